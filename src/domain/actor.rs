@@ -1,0 +1,67 @@
+//! Who does something: the subject of every audit entry and request event.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Roles of people working in Guichet. Permissions per role live in `auth::permission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Manager,
+    Agent,
+    Elected,
+    Guest,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Manager, Role::Agent, Role::Elected, Role::Guest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Agent => "agent",
+            Role::Elected => "elected",
+            Role::Guest => "guest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A member of the public, not authenticated (identified by nothing personal).
+    Citizen,
+    /// An agent authenticated by a session or an API token.
+    Agent,
+    /// Guichet itself (start-up seeding, migrations, command line on a stopped server).
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// Stable identifier: `token:<id>` for API tokens, an account id for agents, empty for citizens.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl Actor {
+    pub fn citizen() -> Self {
+        Actor { kind: ActorKind::Citizen, id: String::new(), role: None }
+    }
+
+    pub fn system(what: &str) -> Self {
+        Actor { kind: ActorKind::System, id: what.to_owned(), role: None }
+    }
+
+    pub fn agent(id: impl Into<String>, role: Role) -> Self {
+        Actor { kind: ActorKind::Agent, id: id.into(), role: Some(role) }
+    }
+}

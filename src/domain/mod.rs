@@ -1,0 +1,15 @@
+//! Pure model and rules. Nothing here does I/O or imports another layer of the crate.
+
+pub mod acknowledgement;
+pub mod actor;
+pub mod audit;
+pub mod catalogue;
+pub mod error;
+pub mod holidays;
+pub mod media;
+pub mod request;
+pub mod sla;
+pub mod status;
+pub mod tracking;
+
+pub use error::{Error, Result};

@@ -1,0 +1,10 @@
+//! Guichet: a self-hosted, federated citizen-relationship platform for French communes
+//! and their intercommunality.
+//!
+//! Dependencies point one way: `web` calls `service`; `service` calls `domain` and
+//! `store`; `domain` does no I/O.
+
+#![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod store;

@@ -1,0 +1,220 @@
+//! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
+//! tokens, requests with their timelines, audit journal, sequences), each line carrying
+//! its kind and schema version. The same store always gives the same bytes, so
+//! export → import → export is identical. Import upgrades older versions and rebuilds
+//! indexes and counters from the records.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::codec::Versioned;
+use super::{Repos, Store};
+use crate::domain::audit::{AuditEntry, ChainVerifier};
+use crate::domain::catalogue::{Category, Department};
+use crate::domain::request::{Request, RequestEvent};
+use crate::domain::{Error, Result};
+use crate::store::tokens::ApiToken;
+
+pub const FORMAT: &str = "guichet-export";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    format: String,
+    format_version: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Line {
+    Department { version: u8, value: Value },
+    Category { version: u8, value: Value },
+    ApiToken { version: u8, hash: String, value: Value },
+    Request { version: u8, value: Value, events_version: u8, events: Vec<Value> },
+    AuditEntry { version: u8, value: Value },
+    Sequence { name: String, value: u64 },
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DumpStats {
+    pub departments: u64,
+    pub categories: u64,
+    pub tokens: u64,
+    pub requests: u64,
+    pub events: u64,
+    pub audit_entries: u64,
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn write_line(out: &mut impl Write, line: &impl Serialize) -> Result<()> {
+    serde_json::to_writer(&mut *out, line).map_err(|e| Error::Store(format!("export: {e}")))?;
+    out.write_all(b"\n").map_err(|e| Error::Store(format!("export: {e}")))
+}
+
+/// Writes everything. Call on a quiescent store (`Store::exclusive_blocking`) for a
+/// consistent dump while the server runs.
+pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
+    let mut stats = DumpStats::default();
+    write_line(out, &Header { format: FORMAT.into(), format_version: FORMAT_VERSION })?;
+    for d in repos.catalogue.departments()? {
+        write_line(out, &Line::Department { version: Department::VERSION, value: to_value(&d)? })?;
+        stats.departments += 1;
+    }
+    for c in repos.catalogue.categories()? {
+        write_line(out, &Line::Category { version: Category::VERSION, value: to_value(&c)? })?;
+        stats.categories += 1;
+    }
+    for (hash, token) in repos.tokens.all()? {
+        let hash = crate::domain::audit::hex(&hash);
+        write_line(out, &Line::ApiToken { version: ApiToken::VERSION, hash, value: to_value(&token)? })?;
+        stats.tokens += 1;
+    }
+    for request in repos.requests.iter() {
+        let request = request?;
+        let events = repos.requests.events(request.id)?;
+        stats.events += events.len() as u64;
+        let events = events.iter().map(to_value).collect::<Result<Vec<_>>>()?;
+        write_line(
+            out,
+            &Line::Request { version: Request::VERSION, value: to_value(&request)?, events_version: RequestEvent::VERSION, events },
+        )?;
+        stats.requests += 1;
+    }
+    for entry in repos.audit.iter_from(0) {
+        write_line(out, &Line::AuditEntry { version: AuditEntry::VERSION, value: to_value(&entry?)? })?;
+        stats.audit_entries += 1;
+    }
+    for (name, value) in repos.meta.sequences()? {
+        write_line(out, &Line::Sequence { name, value })?;
+    }
+    out.flush().map_err(|e| Error::Store(format!("export: {e}")))?;
+    Ok(stats)
+}
+
+/// Reads a value of any known version into the current shape.
+fn upgrade<T: Versioned>(version: u8, value: Value) -> Result<T> {
+    let value = if version == T::VERSION { value } else { T::upgrade(version, value)? };
+    serde_json::from_value(value).map_err(|e| Error::Invalid {
+        code: "invalid_dump",
+        field: None,
+        message: format!("{}: {e}", T::KIND),
+    })
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    (s.len() % 2 == 0)
+        .then(|| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect())
+        .flatten()
+}
+
+/// Records written per transaction.
+const CHUNK: usize = 2000;
+
+/// Loads a dump into an empty store. Checks the audit chain before writing anything.
+pub fn import(store: &Store, repos: &Repos, input: impl BufRead) -> Result<DumpStats> {
+    if !repos.meta.sequences()?.is_empty() || repos.requests.iter().next().is_some() {
+        return Err(Error::conflict("store_not_empty", "import needs an empty data directory"));
+    }
+    let bad = |n: usize, e: String| Error::Invalid { code: "invalid_dump", field: None, message: format!("line {n}: {e}") };
+    let mut lines = input.lines().enumerate();
+    let header: Header = match lines.next() {
+        Some((_, Ok(l))) => serde_json::from_str(&l).map_err(|e| bad(1, e.to_string()))?,
+        _ => return Err(bad(1, "missing header".into())),
+    };
+    if header.format != FORMAT || header.format_version > FORMAT_VERSION {
+        return Err(bad(1, format!("unsupported format {} {}", header.format, header.format_version)));
+    }
+    let mut stats = DumpStats::default();
+    let mut batch: Vec<Line> = Vec::with_capacity(CHUNK);
+    let mut verifier = ChainVerifier::default();
+    let mut last_audit = (0, String::new());
+    for (n, line) in lines {
+        let line = line.map_err(|e| bad(n + 1, e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(n + 1, e.to_string()))?;
+        if let Line::AuditEntry { version, value } = &parsed {
+            let entry: AuditEntry = upgrade(*version, value.clone())?;
+            verifier.check(&entry).map_err(|b| bad(n + 1, b.to_string()))?;
+            last_audit = (entry.seq, entry.hash);
+        }
+        batch.push(parsed);
+        if batch.len() == CHUNK {
+            apply(store, repos, std::mem::take(&mut batch), &mut stats)?;
+        }
+    }
+    verifier.finish(last_audit.0, &last_audit.1).map_err(|b| bad(0, b.to_string()))?;
+    apply(store, repos, batch, &mut stats)?;
+    Ok(stats)
+}
+
+fn apply(store: &Store, repos: &Repos, batch: Vec<Line>, stats: &mut DumpStats) -> Result<()> {
+    enum Record {
+        Department(Department),
+        Category(Category),
+        Token(Vec<u8>, ApiToken),
+        Request(Box<Request>, Vec<RequestEvent>),
+        Audit(AuditEntry),
+        Sequence(String, u64),
+    }
+    let mut records = Vec::with_capacity(batch.len());
+    for line in batch {
+        records.push(match line {
+            Line::Department { version, value } => {
+                stats.departments += 1;
+                Record::Department(upgrade(version, value)?)
+            }
+            Line::Category { version, value } => {
+                stats.categories += 1;
+                Record::Category(upgrade(version, value)?)
+            }
+            Line::ApiToken { version, hash, value } => {
+                stats.tokens += 1;
+                let hash = parse_hex(&hash).ok_or_else(|| Error::invalid("invalid_dump", "hash", "bad token hash"))?;
+                Record::Token(hash, upgrade(version, value)?)
+            }
+            Line::Request { version, value, events_version, events } => {
+                stats.requests += 1;
+                stats.events += events.len() as u64;
+                let events = events
+                    .into_iter()
+                    .map(|e| upgrade::<RequestEvent>(events_version, e))
+                    .collect::<Result<Vec<_>>>()?;
+                Record::Request(Box::new(upgrade(version, value)?), events)
+            }
+            Line::AuditEntry { version, value } => {
+                stats.audit_entries += 1;
+                Record::Audit(upgrade(version, value)?)
+            }
+            Line::Sequence { name, value } => Record::Sequence(name, value),
+        });
+    }
+    let repos = repos.clone();
+    store.write_blocking(move |tx| {
+        for record in &records {
+            match record {
+                Record::Department(d) => repos.catalogue.put_department(tx, d)?,
+                Record::Category(c) => repos.catalogue.put_category(tx, c)?,
+                Record::Token(hash, t) => repos.tokens.put(tx, hash, t)?,
+                Record::Request(r, events) => {
+                    let (first, rest) = events
+                        .split_first()
+                        .ok_or_else(|| Error::invalid("invalid_dump", "events", "a request without its timeline"))?;
+                    repos.requests.insert(tx, r, first)?;
+                    for e in rest {
+                        repos.requests.put_event(tx, r.id, e)?;
+                    }
+                }
+                Record::Audit(e) => repos.audit.put(tx, e)?,
+                Record::Sequence(name, value) => repos.meta.set_sequence(tx, name, *value)?,
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,339 @@
+//! The only code that touches sled.
+//!
+//! Writes go through one applier thread, each as a sled transaction over every registered
+//! tree, so a record, its indexes, its counters and its audit entry change together or not
+//! at all. A second thread makes applied writes durable in groups (group commit): it calls
+//! `flush()` and then fsyncs the store file, because sled's flush alone is not an fsync, and
+//! only then answers the writers whose changes that flush covered. `flush_async` is never
+//! used (it deadlocks under concurrency in sled 0.34). Reads go straight to the trees.
+
+pub mod audit;
+pub mod catalogue;
+pub mod codec;
+pub mod dump;
+pub mod files;
+pub mod keys;
+pub mod meta;
+pub mod migrate;
+pub mod requests;
+pub mod tokens;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
+
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use tokio::sync::oneshot;
+
+use crate::domain::{Error, Result};
+
+/// Position of a tree in the transaction view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeId(usize);
+
+/// Failure inside a write: a sled conflict (retried by sled) or an application error (aborts).
+#[derive(Debug)]
+pub enum TxError {
+    Sled(UnabortableTransactionError),
+    App(Error),
+}
+
+impl From<UnabortableTransactionError> for TxError {
+    fn from(e: UnabortableTransactionError) -> Self {
+        TxError::Sled(e)
+    }
+}
+
+impl From<Error> for TxError {
+    fn from(e: Error) -> Self {
+        TxError::App(e)
+    }
+}
+
+pub type TxResult<T> = std::result::Result<T, TxError>;
+
+/// The view of a write transaction.
+pub struct Tx<'a> {
+    trees: &'a [TransactionalTree],
+}
+
+impl Tx<'_> {
+    fn tree(&self, id: TreeId) -> TxResult<&TransactionalTree> {
+        self.trees
+            .get(id.0)
+            .ok_or_else(|| TxError::App(Error::Internal(format!("unregistered tree {}", id.0))))
+    }
+
+    pub fn get(&self, tree: TreeId, key: &[u8]) -> TxResult<Option<sled::IVec>> {
+        Ok(self.tree(tree)?.get(key)?)
+    }
+
+    pub fn insert(&self, tree: TreeId, key: &[u8], value: &[u8]) -> TxResult<()> {
+        self.tree(tree)?.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn remove(&self, tree: TreeId, key: &[u8]) -> TxResult<()> {
+        self.tree(tree)?.remove(key)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn store_error(e: sled::Error) -> Error {
+    Error::Store(e.to_string())
+}
+
+/// Registers the trees repositories need; `start` then launches the writer threads.
+pub struct StoreBuilder {
+    db: sled::Db,
+    dir: PathBuf,
+    trees: Vec<sled::Tree>,
+}
+
+impl StoreBuilder {
+    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<StoreBuilder> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Store(format!("{}: {e}", dir.display())))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => Error::Unavailable(
+                    "the store is in use by another process (is `guichet serve` running?)".into(),
+                ),
+                other => store_error(other),
+            })?;
+        Ok(StoreBuilder { db, dir: dir.to_owned(), trees: Vec::new() })
+    }
+
+    /// Opens (or creates) a tree and returns its handle for reads and its id for writes.
+    pub fn tree(&mut self, name: &str) -> Result<(sled::Tree, TreeId)> {
+        let tree = self.db.open_tree(name).map_err(store_error)?;
+        self.trees.push(tree.clone());
+        Ok((tree, TreeId(self.trees.len() - 1)))
+    }
+
+    pub fn start(self) -> Result<Store> {
+        let db_file = File::open(self.dir.join("db"))
+            .map_err(|e| Error::Store(format!("cannot open the store file for fsync: {e}")))?;
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Message>();
+        let (flush_tx, flush_rx) = mpsc::channel::<Vec<Completion>>();
+        let trees = self.trees;
+        let applier = std::thread::Builder::new()
+            .name("store-applier".into())
+            .spawn(move || apply_loop(&trees, &jobs_rx, &flush_tx))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let db = self.db.clone();
+        let flusher = std::thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || flush_loop(&db, &db_file, &flush_rx))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db: self.db,
+                jobs: Mutex::new(Some(jobs_tx)),
+                threads: Mutex::new(vec![applier, flusher]),
+            }),
+        })
+    }
+}
+
+type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn FnOnce(&[sled::Tree]) -> Option<Completion> + Send>;
+
+enum Message {
+    Write(Job),
+    /// Runs with every earlier write applied and durable, and no write in progress.
+    Exclusive(Box<dyn FnOnce() + Send>),
+}
+
+/// Applies writes one after the other, handing each batch to the flusher.
+fn apply_loop(trees: &[sled::Tree], jobs: &mpsc::Receiver<Message>, flusher: &mpsc::Sender<Vec<Completion>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut pending = Some(first);
+        let mut batch = Vec::new();
+        while let Some(message) = pending.take() {
+            match message {
+                Message::Write(job) => batch.extend(job(trees)),
+                Message::Exclusive(run) => {
+                    // Make everything before it durable, then run with writes held back.
+                    let (done_tx, done_rx) = mpsc::channel();
+                    batch.push(Box::new(move |_| {
+                        let _ = done_tx.send(());
+                    }));
+                    if flusher.send(std::mem::take(&mut batch)).is_err() {
+                        return;
+                    }
+                    let _ = done_rx.recv();
+                    run();
+                }
+            }
+            if batch.len() < 1024 {
+                pending = jobs.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() && flusher.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// Makes applied writes durable in groups and then answers their writers.
+fn flush_loop(db: &sled::Db, db_file: &File, batches: &mpsc::Receiver<Vec<Completion>>) {
+    while let Ok(mut completions) = batches.recv() {
+        while let Ok(more) = batches.try_recv() {
+            completions.extend(more);
+        }
+        let result = db
+            .flush()
+            .map_err(store_error)
+            .and_then(|_| db_file.sync_data().map_err(|e| Error::Store(format!("fsync: {e}"))));
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "store flush failed");
+        }
+        for complete in completions {
+            complete(result.as_ref().map(|_| ()).map_err(|e| Error::Store(e.to_string())));
+        }
+    }
+}
+
+struct Inner {
+    db: sled::Db,
+    jobs: Mutex<Option<mpsc::Sender<Message>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    fn send(&self, message: Message) -> Result<()> {
+        let jobs = self.inner.jobs.lock().map_err(|_| Error::Internal("store lock poisoned".into()))?;
+        let sender = jobs.as_ref().ok_or_else(|| Error::Unavailable("the store is closed".into()))?;
+        sender.send(message).map_err(|_| Error::Unavailable("the store is closed".into()))
+    }
+
+    fn submit<T, F>(&self, write: F) -> Result<oneshot::Receiver<Result<T>>>
+    where
+        T: Send + 'static,
+        F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
+    {
+        let (answer, receiver) = oneshot::channel();
+        let job: Job = Box::new(move |trees: &[sled::Tree]| {
+            let outcome = trees.transaction(|view| {
+                write(&Tx { trees: view }).map_err(|e| match e {
+                    TxError::Sled(e) => ConflictableTransactionError::from(e),
+                    TxError::App(e) => ConflictableTransactionError::Abort(e),
+                })
+            });
+            match outcome {
+                Ok(value) => Some(Box::new(move |flushed: Result<()>| {
+                    let _ = answer.send(flushed.map(|()| value));
+                }) as Completion),
+                Err(TransactionError::Abort(e)) => {
+                    let _ = answer.send(Err(e));
+                    None
+                }
+                Err(TransactionError::Storage(e)) => {
+                    let _ = answer.send(Err(store_error(e)));
+                    None
+                }
+            }
+        });
+        self.send(Message::Write(job))?;
+        Ok(receiver)
+    }
+
+    /// Runs `write` atomically and returns once its effect is durable.
+    pub async fn write<T, F>(&self, write: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
+    {
+        self.submit(write)?
+            .await
+            .map_err(|_| Error::Unavailable("the store stopped during a write".into()))?
+    }
+
+    /// Same as `write`, for code outside the async runtime (command line, import).
+    pub fn write_blocking<T, F>(&self, write: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
+    {
+        self.submit(write)?
+            .blocking_recv()
+            .map_err(|_| Error::Unavailable("the store stopped during a write".into()))?
+    }
+
+    /// Runs `f` on a quiescent, durable store: every acknowledged write is in, none is applied
+    /// meanwhile. Used for consistent exports and backups. Blocks the calling thread.
+    pub fn exclusive_blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Message::Exclusive(Box::new(move || {
+            let _ = tx.send(f());
+        })))?;
+        rx.recv().map_err(|_| Error::Unavailable("the store stopped".into()))
+    }
+
+    /// Whether the store answers reads and the writer threads are running.
+    pub fn is_ready(&self) -> bool {
+        let running = self.inner.jobs.lock().map(|j| j.is_some()).unwrap_or(false);
+        running && self.inner.db.get(b"").is_ok()
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Stops the writer threads after every queued write is applied and flushed.
+    pub fn close(&self) {
+        if let Ok(mut jobs) = self.inner.jobs.lock() {
+            jobs.take();
+        }
+        let threads = self.inner.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        for thread in threads {
+            let _ = thread.join();
+        }
+        if let Err(e) = self.inner.db.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// Every repository, opened on one store.
+#[derive(Clone)]
+pub struct Repos {
+    pub meta: meta::MetaRepo,
+    pub audit: audit::AuditRepo,
+    pub catalogue: catalogue::CatalogueRepo,
+    pub tokens: tokens::TokenRepo,
+    pub requests: requests::RequestRepo,
+}
+
+/// Schema of the store as a whole; a store written by a newer release is refused.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Opens the store in `dir`, upgrades older values, and starts the writer threads.
+pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
+    let mut builder = StoreBuilder::open(dir, cache_capacity_bytes)?;
+    let repos = Repos {
+        meta: meta::MetaRepo::open(&mut builder)?,
+        audit: audit::AuditRepo::open(&mut builder)?,
+        catalogue: catalogue::CatalogueRepo::open(&mut builder)?,
+        tokens: tokens::TokenRepo::open(&mut builder)?,
+        requests: requests::RequestRepo::open(&mut builder)?,
+    };
+    let store = builder.start()?;
+    migrate::run(&store, &repos)?;
+    Ok((store, repos))
+}
