@@ -6,5 +6,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod app;
+pub mod clock;
+pub mod config;
 pub mod domain;
+pub mod l10n;
+pub mod service;
 pub mod store;
+pub mod web;

@@ -55,11 +55,9 @@ impl Acknowledgement {
         tracking_url: String,
     ) -> Acknowledgement {
         let implicit_decision = match (&category.implicit_decision, request.implicit_decision_at) {
-            (Some(decision), Some(at)) => Some(ImplicitNotice {
-                at,
-                outcome: decision.outcome,
-                appeal: appeal_text.to_owned(),
-            }),
+            (Some(decision), Some(at)) => {
+                Some(ImplicitNotice { at, outcome: decision.outcome, appeal: appeal_text.to_owned() })
+            }
             _ => None,
         };
         Acknowledgement {

@@ -49,16 +49,8 @@ impl AuditEntry {
         details: serde_json::Value,
         prev_hash: String,
     ) -> AuditEntry {
-        let mut entry = AuditEntry {
-            seq,
-            at,
-            actor,
-            action: action.to_owned(),
-            target,
-            details,
-            prev_hash,
-            hash: String::new(),
-        };
+        let mut entry =
+            AuditEntry { seq, at, actor, action: action.to_owned(), target, details, prev_hash, hash: String::new() };
         entry.hash = entry.compute_hash();
         entry
     }

@@ -78,11 +78,7 @@ pub fn validate_id(field: &str, id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(
-            "invalid_id",
-            field,
-            "an identifier has 1 to 64 lower-case letters, digits or dashes",
-        ))
+        Err(Error::invalid("invalid_id", field, "an identifier has 1 to 64 lower-case letters, digits or dashes"))
     }
 }
 
@@ -91,18 +87,10 @@ pub fn validate_text(field: &str, value: &str, max_chars: usize, required: bool)
         return Err(Error::invalid("required", field, format!("{field} is required")));
     }
     if value.chars().count() > max_chars {
-        return Err(Error::invalid(
-            "too_long",
-            field,
-            format!("{field} has more than {max_chars} characters"),
-        ));
+        return Err(Error::invalid("too_long", field, format!("{field} has more than {max_chars} characters")));
     }
     if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(Error::invalid(
-            "control_characters",
-            field,
-            format!("{field} contains control characters"),
-        ));
+        return Err(Error::invalid("control_characters", field, format!("{field} contains control characters")));
     }
     Ok(())
 }

@@ -8,11 +8,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// Input that is well-formed but not acceptable (a missing field, an unknown category).
     #[error("{message}")]
-    Invalid {
-        code: &'static str,
-        field: Option<String>,
-        message: String,
-    },
+    Invalid { code: &'static str, field: Option<String>, message: String },
     #[error("{what} not found")]
     NotFound { what: &'static str },
     /// The request is valid but contradicts the current state (an illegal transition).
@@ -38,18 +34,11 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            code,
-            field: Some(field.to_owned()),
-            message: message.into(),
-        }
+        Error::Invalid { code, field: Some(field.to_owned()), message: message.into() }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict {
-            code,
-            message: message.into(),
-        }
+        Error::Conflict { code, message: message.into() }
     }
 
     pub fn not_found(what: &'static str) -> Self {

@@ -33,11 +33,7 @@ const FIXED: [(i8, i8, &str); 8] = [
 const ALSACE_MOSELLE_FIXED: (i8, i8, &str) = (12, 26, "Saint-Étienne");
 
 /// National holidays as an offset in days from Easter Sunday.
-const MOVEABLE: [(i16, &str); 3] = [
-    (1, "Lundi de Pâques"),
-    (39, "Ascension"),
-    (50, "Lundi de Pentecôte"),
-];
+const MOVEABLE: [(i16, &str); 3] = [(1, "Lundi de Pâques"), (39, "Ascension"), (50, "Lundi de Pentecôte")];
 
 /// Alsace-Moselle holiday as an offset in days from Easter Sunday.
 const ALSACE_MOSELLE_MOVEABLE: (i16, &str) = (-2, "Vendredi saint");
@@ -71,23 +67,18 @@ impl HolidayCalendar {
             return Vec::new();
         }
         let mut dates: Vec<Date> = Vec::with_capacity(13);
-        let fixed = FIXED.iter().map(|&(m, d, _)| (m, d)).chain(
-            self.alsace_moselle
-                .then_some((ALSACE_MOSELLE_FIXED.0, ALSACE_MOSELLE_FIXED.1)),
-        );
+        let fixed = FIXED
+            .iter()
+            .map(|&(m, d, _)| (m, d))
+            .chain(self.alsace_moselle.then_some((ALSACE_MOSELLE_FIXED.0, ALSACE_MOSELLE_FIXED.1)));
         dates.extend(fixed.filter_map(|(m, d)| Date::new(year, m, d).ok()));
         let easter = easter_sunday(year);
-        let moveable = MOVEABLE
-            .iter()
-            .map(|&(offset, _)| offset)
-            .chain(self.alsace_moselle.then_some(ALSACE_MOSELLE_MOVEABLE.0));
+        let moveable =
+            MOVEABLE.iter().map(|&(offset, _)| offset).chain(self.alsace_moselle.then_some(ALSACE_MOSELLE_MOVEABLE.0));
         dates.extend(moveable.filter_map(|offset| easter.checked_add(offset.days()).ok()));
         dates.sort_unstable();
         dates.dedup();
-        dates
-            .into_iter()
-            .filter_map(|date| self.holiday_name(date).map(|name| (date, name)))
-            .collect()
+        dates.into_iter().filter_map(|date| self.holiday_name(date).map(|name| (date, name))).collect()
     }
 
     /// The French name of the holiday on `date`, if any.

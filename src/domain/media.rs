@@ -34,11 +34,8 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
 /// component, without control or quoting characters, at most 120 characters.
 pub fn clean_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | ';'))
-        .take(120)
-        .collect();
+    let cleaned: String =
+        base.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | ';')).take(120).collect();
     let trimmed = cleaned.trim().trim_start_matches('.');
     if trimmed.is_empty() { "fichier".to_owned() } else { trimmed.to_owned() }
 }

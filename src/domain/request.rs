@@ -246,9 +246,10 @@ fn is_plausible_email(email: &str) -> bool {
 fn is_plausible_phone(phone: &str) -> bool {
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     (6..=20).contains(&digits)
-        && phone.chars().enumerate().all(|(i, c)| {
-            c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')') || (i == 0 && c == '+')
-        })
+        && phone
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')') || (i == 0 && c == '+'))
 }
 
 impl Location {
@@ -405,9 +406,7 @@ impl Request {
 
     pub fn attach(&mut self, attachment: Attachment, max_files: usize) -> Result<Change> {
         if self.attachments.len() >= max_files {
-            return Err(Error::TooLarge {
-                message: format!("a request has at most {max_files} attachments"),
-            });
+            return Err(Error::TooLarge { message: format!("a request has at most {max_files} attachments") });
         }
         self.updated_at = attachment.added_at;
         let change = Change::Attachment {

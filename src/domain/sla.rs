@@ -29,11 +29,8 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Europe/Paris, looked up once in the tz database compiled into the binary
 /// (no file system access).
-static PARIS: LazyLock<TimeZone> = LazyLock::new(|| {
-    TimeZoneDatabase::bundled()
-        .get("Europe/Paris")
-        .unwrap_or(TimeZone::UTC)
-});
+static PARIS: LazyLock<TimeZone> =
+    LazyLock::new(|| TimeZoneDatabase::bundled().get("Europe/Paris").unwrap_or(TimeZone::UTC));
 
 /// The Europe/Paris time zone (UTC only if the bundled database lacks it).
 pub fn paris() -> &'static TimeZone {
@@ -50,11 +47,7 @@ pub fn paris_date(at: Timestamp) -> Date {
 /// supported range.
 fn end_of_day(date: Date) -> Timestamp {
     let dt = DateTime::from_parts(date, END_OF_DAY);
-    paris().to_timestamp(dt).unwrap_or(if date.year() < 0 {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
+    paris().to_timestamp(dt).unwrap_or(if date.year() < 0 { Timestamp::MIN } else { Timestamp::MAX })
 }
 
 /// The n-th working day strictly after `start` (n = 0 returns `start`).
@@ -128,12 +121,7 @@ pub fn due_at(cal: &HolidayCalendar, received_at: Timestamp, working_days: u32) 
 /// the number of working days in (paris_date(from), paris_date(to)] is added in working days to
 /// the due date (keeping the 23:59:59 end-of-day time). Waiting that starts and ends the same day
 /// costs nothing, and then `due` is returned unchanged.
-pub fn extend_for_waiting(
-    cal: &HolidayCalendar,
-    due: Timestamp,
-    from: Timestamp,
-    to: Timestamp,
-) -> Timestamp {
+pub fn extend_for_waiting(cal: &HolidayCalendar, due: Timestamp, from: Timestamp, to: Timestamp) -> Timestamp {
     let waited = elapsed_working_days(cal, from, to);
     if waited == 0 {
         return due;

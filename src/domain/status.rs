@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Received,
@@ -20,14 +19,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Received,
-        Status::InProgress,
-        Status::Waiting,
-        Status::Resolved,
-        Status::Closed,
-        Status::Rejected,
-    ];
+    pub const ALL: [Status; 6] =
+        [Status::Received, Status::InProgress, Status::Waiting, Status::Resolved, Status::Closed, Status::Rejected];
 
     /// Statuses in which the legal delay runs or is paused: the request awaits a decision.
     pub const OPEN: [Status; 3] = [Status::Received, Status::InProgress, Status::Waiting];
@@ -88,11 +81,8 @@ impl Status {
     /// Checks a transition, with the reason a rejection requires.
     pub fn check_transition(self, to: Status, reason: Option<&str>) -> Result<()> {
         if !self.can_become(to) {
-            let allowed: Vec<&str> = Status::ALL
-                .into_iter()
-                .filter(|s| self.can_become(*s))
-                .map(Status::as_str)
-                .collect();
+            let allowed: Vec<&str> =
+                Status::ALL.into_iter().filter(|s| self.can_become(*s)).map(Status::as_str).collect();
             return Err(Error::conflict(
                 "invalid_transition",
                 format!(

@@ -68,7 +68,5 @@ fn get<T: Versioned>(tree: &sled::Tree, id: &str) -> Result<Option<T>> {
 }
 
 fn all<T: Versioned>(tree: &sled::Tree) -> Result<Vec<T>> {
-    tree.iter()
-        .map(|item| item.map_err(store_error).and_then(|(_, v)| codec::decode(&v)))
-        .collect()
+    tree.iter().map(|item| item.map_err(store_error).and_then(|(_, v)| codec::decode(&v))).collect()
 }

@@ -24,9 +24,7 @@ pub fn encode<T: Versioned>(value: &T) -> Result<Vec<u8>> {
 }
 
 pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T> {
-    let (&version, json) = bytes
-        .split_first()
-        .ok_or_else(|| Error::Store(format!("empty {} value", T::KIND)))?;
+    let (&version, json) = bytes.split_first().ok_or_else(|| Error::Store(format!("empty {} value", T::KIND)))?;
     let corrupt = |e: serde_json::Error| Error::Store(format!("corrupt {} value: {e}", T::KIND));
     if version == T::VERSION {
         return serde_json::from_slice(json).map_err(corrupt);

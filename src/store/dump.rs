@@ -56,44 +56,86 @@ fn write_line(out: &mut impl Write, line: &impl Serialize) -> Result<()> {
     out.write_all(b"\n").map_err(|e| Error::Store(format!("export: {e}")))
 }
 
+/// Writes dump lines; used by `export` and by tools that generate dumps (the benchmark).
+pub struct DumpWriter<W: Write> {
+    out: W,
+    pub stats: DumpStats,
+}
+
+impl<W: Write> DumpWriter<W> {
+    pub fn new(mut out: W) -> Result<Self> {
+        write_line(&mut out, &Header { format: FORMAT.into(), format_version: FORMAT_VERSION })?;
+        Ok(DumpWriter { out, stats: DumpStats::default() })
+    }
+
+    pub fn department(&mut self, d: &Department) -> Result<()> {
+        self.stats.departments += 1;
+        write_line(&mut self.out, &Line::Department { version: Department::VERSION, value: to_value(d)? })
+    }
+
+    pub fn category(&mut self, c: &Category) -> Result<()> {
+        self.stats.categories += 1;
+        write_line(&mut self.out, &Line::Category { version: Category::VERSION, value: to_value(c)? })
+    }
+
+    pub fn token(&mut self, hash: &[u8], t: &ApiToken) -> Result<()> {
+        self.stats.tokens += 1;
+        let hash = crate::domain::audit::hex(hash);
+        write_line(&mut self.out, &Line::ApiToken { version: ApiToken::VERSION, hash, value: to_value(t)? })
+    }
+
+    pub fn request(&mut self, r: &Request, events: &[RequestEvent]) -> Result<()> {
+        self.stats.requests += 1;
+        self.stats.events += events.len() as u64;
+        let events = events.iter().map(to_value).collect::<Result<Vec<_>>>()?;
+        let line = Line::Request {
+            version: Request::VERSION,
+            value: to_value(r)?,
+            events_version: RequestEvent::VERSION,
+            events,
+        };
+        write_line(&mut self.out, &line)
+    }
+
+    pub fn audit_entry(&mut self, e: &AuditEntry) -> Result<()> {
+        self.stats.audit_entries += 1;
+        write_line(&mut self.out, &Line::AuditEntry { version: AuditEntry::VERSION, value: to_value(e)? })
+    }
+
+    pub fn sequence(&mut self, name: &str, value: u64) -> Result<()> {
+        write_line(&mut self.out, &Line::Sequence { name: name.to_owned(), value })
+    }
+
+    pub fn finish(mut self) -> Result<(W, DumpStats)> {
+        self.out.flush().map_err(|e| Error::Store(format!("export: {e}")))?;
+        Ok((self.out, self.stats))
+    }
+}
+
 /// Writes everything. Call on a quiescent store (`Store::exclusive_blocking`) for a
 /// consistent dump while the server runs.
 pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
-    let mut stats = DumpStats::default();
-    write_line(out, &Header { format: FORMAT.into(), format_version: FORMAT_VERSION })?;
+    let mut w = DumpWriter::new(out)?;
     for d in repos.catalogue.departments()? {
-        write_line(out, &Line::Department { version: Department::VERSION, value: to_value(&d)? })?;
-        stats.departments += 1;
+        w.department(&d)?;
     }
     for c in repos.catalogue.categories()? {
-        write_line(out, &Line::Category { version: Category::VERSION, value: to_value(&c)? })?;
-        stats.categories += 1;
+        w.category(&c)?;
     }
     for (hash, token) in repos.tokens.all()? {
-        let hash = crate::domain::audit::hex(&hash);
-        write_line(out, &Line::ApiToken { version: ApiToken::VERSION, hash, value: to_value(&token)? })?;
-        stats.tokens += 1;
+        w.token(&hash, &token)?;
     }
     for request in repos.requests.iter() {
         let request = request?;
-        let events = repos.requests.events(request.id)?;
-        stats.events += events.len() as u64;
-        let events = events.iter().map(to_value).collect::<Result<Vec<_>>>()?;
-        write_line(
-            out,
-            &Line::Request { version: Request::VERSION, value: to_value(&request)?, events_version: RequestEvent::VERSION, events },
-        )?;
-        stats.requests += 1;
+        w.request(&request, &repos.requests.events(request.id)?)?;
     }
     for entry in repos.audit.iter_from(0) {
-        write_line(out, &Line::AuditEntry { version: AuditEntry::VERSION, value: to_value(&entry?)? })?;
-        stats.audit_entries += 1;
+        w.audit_entry(&entry?)?;
     }
     for (name, value) in repos.meta.sequences()? {
-        write_line(out, &Line::Sequence { name, value })?;
+        w.sequence(&name, value)?;
     }
-    out.flush().map_err(|e| Error::Store(format!("export: {e}")))?;
-    Ok(stats)
+    w.finish().map(|(_, stats)| stats)
 }
 
 /// Reads a value of any known version into the current shape.
@@ -120,7 +162,8 @@ pub fn import(store: &Store, repos: &Repos, input: impl BufRead) -> Result<DumpS
     if !repos.meta.sequences()?.is_empty() || repos.requests.iter().next().is_some() {
         return Err(Error::conflict("store_not_empty", "import needs an empty data directory"));
     }
-    let bad = |n: usize, e: String| Error::Invalid { code: "invalid_dump", field: None, message: format!("line {n}: {e}") };
+    let bad =
+        |n: usize, e: String| Error::Invalid { code: "invalid_dump", field: None, message: format!("line {n}: {e}") };
     let mut lines = input.lines().enumerate();
     let header: Header = match lines.next() {
         Some((_, Ok(l))) => serde_json::from_str(&l).map_err(|e| bad(1, e.to_string()))?,

@@ -117,9 +117,7 @@ impl Upload {
     fn check_type(&self) -> Result<&'static str> {
         match media::sniff(&self.head) {
             Some(t) if self.allowed.iter().any(|a| a == t) => Ok(t),
-            _ => Err(Error::UnsupportedType {
-                message: format!("accepted file types: {}", self.allowed.join(", ")),
-            }),
+            _ => Err(Error::UnsupportedType { message: format!("accepted file types: {}", self.allowed.join(", ")) }),
         }
     }
 

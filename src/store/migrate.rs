@@ -23,9 +23,15 @@ pub fn run(store: &Store, repos: &Repos) -> Result<()> {
             store.write_blocking(move |tx| meta.set_flag(tx, "schema_version", SCHEMA_VERSION))?;
         }
     }
-    let upgraded = upgrade_requests(store, repos)?;
-    if upgraded > 0 {
-        tracing::info!(upgraded, "requests upgraded to the current schema");
+    // Scanning a million records costs seconds: only when a release raised the version.
+    let requests_at = repos.meta.get_flag("request_version")?;
+    if requests_at.is_none_or(|v| v < u64::from(Request::VERSION)) {
+        let upgraded = upgrade_requests(store, repos)?;
+        if upgraded > 0 {
+            tracing::info!(upgraded, "requests upgraded to the current schema");
+        }
+        let meta = repos.meta.clone();
+        store.write_blocking(move |tx| meta.set_flag(tx, "request_version", u64::from(Request::VERSION)))?;
     }
     Ok(())
 }

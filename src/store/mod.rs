@@ -8,6 +8,7 @@
 //! used (it deadlocks under concurrency in sled 0.34). Reads go straight to the trees.
 
 pub mod audit;
+pub mod backup;
 pub mod catalogue;
 pub mod codec;
 pub mod dump;
@@ -21,8 +22,8 @@ pub mod tokens;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use sled::Transactional;
 use sled::transaction::{
@@ -64,9 +65,7 @@ pub struct Tx<'a> {
 
 impl Tx<'_> {
     fn tree(&self, id: TreeId) -> TxResult<&TransactionalTree> {
-        self.trees
-            .get(id.0)
-            .ok_or_else(|| TxError::App(Error::Internal(format!("unregistered tree {}", id.0))))
+        self.trees.get(id.0).ok_or_else(|| TxError::App(Error::Internal(format!("unregistered tree {}", id.0))))
     }
 
     pub fn get(&self, tree: TreeId, key: &[u8]) -> TxResult<Option<sled::IVec>> {
@@ -104,9 +103,9 @@ impl StoreBuilder {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => Error::Unavailable(
-                    "the store is in use by another process (is `guichet serve` running?)".into(),
-                ),
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    Error::Unavailable("the store is in use by another process (is `guichet serve` running?)".into())
+                }
                 other => store_error(other),
             })?;
         Ok(StoreBuilder { db, dir: dir.to_owned(), trees: Vec::new() })
@@ -222,12 +221,11 @@ impl Store {
         sender.send(message).map_err(|_| Error::Unavailable("the store is closed".into()))
     }
 
-    fn submit<T, F>(&self, write: F) -> Result<oneshot::Receiver<Result<T>>>
+    fn submit<T, F>(&self, write: F, answer: impl FnOnce(Result<T>) + Send + 'static) -> Result<()>
     where
         T: Send + 'static,
         F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
     {
-        let (answer, receiver) = oneshot::channel();
         let job: Job = Box::new(move |trees: &[sled::Tree]| {
             let outcome = trees.transaction(|view| {
                 write(&Tx { trees: view }).map_err(|e| match e {
@@ -236,21 +234,18 @@ impl Store {
                 })
             });
             match outcome {
-                Ok(value) => Some(Box::new(move |flushed: Result<()>| {
-                    let _ = answer.send(flushed.map(|()| value));
-                }) as Completion),
+                Ok(value) => Some(Box::new(move |flushed: Result<()>| answer(flushed.map(|()| value))) as Completion),
                 Err(TransactionError::Abort(e)) => {
-                    let _ = answer.send(Err(e));
+                    answer(Err(e));
                     None
                 }
                 Err(TransactionError::Storage(e)) => {
-                    let _ = answer.send(Err(store_error(e)));
+                    answer(Err(store_error(e)));
                     None
                 }
             }
         });
-        self.send(Message::Write(job))?;
-        Ok(receiver)
+        self.send(Message::Write(job))
     }
 
     /// Runs `write` atomically and returns once its effect is durable.
@@ -259,20 +254,24 @@ impl Store {
         T: Send + 'static,
         F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
     {
-        self.submit(write)?
-            .await
-            .map_err(|_| Error::Unavailable("the store stopped during a write".into()))?
+        let (tx, rx) = oneshot::channel();
+        self.submit(write, move |result| {
+            let _ = tx.send(result);
+        })?;
+        rx.await.map_err(|_| Error::Unavailable("the store stopped during a write".into()))?
     }
 
-    /// Same as `write`, for code outside the async runtime (command line, import).
+    /// Same as `write`, for code outside the async runtime (command line, import, start-up).
     pub fn write_blocking<T, F>(&self, write: F) -> Result<T>
     where
         T: Send + 'static,
         F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
     {
-        self.submit(write)?
-            .blocking_recv()
-            .map_err(|_| Error::Unavailable("the store stopped during a write".into()))?
+        let (tx, rx) = mpsc::channel();
+        self.submit(write, move |result| {
+            let _ = tx.send(result);
+        })?;
+        rx.recv().map_err(|_| Error::Unavailable("the store stopped during a write".into()))?
     }
 
     /// Runs `f` on a quiescent, durable store: every acknowledged write is in, none is applied
@@ -336,4 +335,17 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
     let store = builder.start()?;
     migrate::run(&store, &repos)?;
     Ok((store, repos))
+}
+
+/// Writes a file readable by its owner only (mode 0600), durably.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::Store(format!("{}: {e}", path.display())))
 }

@@ -90,12 +90,7 @@ impl RequestRepo {
     }
 
     pub fn get(&self, id: u64) -> Result<Option<Request>> {
-        self.records
-            .tree
-            .get(id.to_be_bytes())
-            .map_err(store_error)?
-            .map(|v| codec::decode(&v))
-            .transpose()
+        self.records.tree.get(id.to_be_bytes()).map_err(store_error)?.map(|v| codec::decode(&v)).transpose()
     }
 
     pub fn get_tx(&self, tx: &Tx<'_>, id: u64) -> TxResult<Request> {
@@ -155,10 +150,7 @@ impl RequestRepo {
             *deltas.entry(key).or_default() += value;
         }
         for (key, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
-            let current = tx
-                .get(self.counters.id, key.as_bytes())?
-                .and_then(|v| keys::read_i64(&v, 0))
-                .unwrap_or(0);
+            let current = tx.get(self.counters.id, key.as_bytes())?.and_then(|v| keys::read_i64(&v, 0)).unwrap_or(0);
             let next = current + delta;
             if next == 0 {
                 tx.remove(self.counters.id, key.as_bytes())?;
@@ -185,10 +177,7 @@ impl RequestRepo {
 
     /// Every request in id order (export, migrations, consistency checks).
     pub fn iter(&self) -> impl Iterator<Item = Result<Request>> + '_ {
-        self.records
-            .tree
-            .iter()
-            .map(|item| item.map_err(store_error).and_then(|(_, v)| codec::decode(&v)))
+        self.records.tree.iter().map(|item| item.map_err(store_error).and_then(|(_, v)| codec::decode(&v)))
     }
 
     /// Raw stored values (version byte included), for migrations.
@@ -260,17 +249,11 @@ fn index_keys(r: &Request) -> Vec<(Index, Vec<u8>)> {
     let status = r.status.code();
     let mut keys = vec![
         (Index::StatusDue, Key::new().u8(status).i64(due).u64(r.id).into_bytes()),
-        (
-            Index::DepartmentStatusDue,
-            Key::new().str(&r.department).u8(status).i64(due).u64(r.id).into_bytes(),
-        ),
+        (Index::DepartmentStatusDue, Key::new().str(&r.department).u8(status).i64(due).u64(r.id).into_bytes()),
         (Index::Received, Key::new().i64(r.received_at.as_second()).u64(r.id).into_bytes()),
     ];
     if let Some(assignee) = &r.assignee {
-        keys.push((
-            Index::AssigneeStatusDue,
-            Key::new().str(assignee).u8(status).i64(due).u64(r.id).into_bytes(),
-        ));
+        keys.push((Index::AssigneeStatusDue, Key::new().str(assignee).u8(status).i64(due).u64(r.id).into_bytes()));
     }
     keys
 }

@@ -3,12 +3,8 @@ use jiff::civil::{Date, date};
 
 use super::*;
 
-const NATIONAL: HolidayCalendar = HolidayCalendar {
-    alsace_moselle: false,
-};
-const ALSACE: HolidayCalendar = HolidayCalendar {
-    alsace_moselle: true,
-};
+const NATIONAL: HolidayCalendar = HolidayCalendar { alsace_moselle: false };
+const ALSACE: HolidayCalendar = HolidayCalendar { alsace_moselle: true };
 
 #[test]
 fn easter_sunday_known_years() {
@@ -37,10 +33,7 @@ fn easter_sunday_is_always_a_sunday_in_range() {
         let easter = easter_sunday(year);
         assert_eq!(easter.year(), year);
         assert_eq!(easter.weekday(), Weekday::Sunday, "{easter}");
-        assert!(
-            easter >= date(year, 3, 22) && easter <= date(year, 4, 25),
-            "{easter}"
-        );
+        assert!(easter >= date(year, 3, 22) && easter <= date(year, 4, 25), "{easter}");
     }
 }
 
@@ -95,37 +88,23 @@ fn moveable_holidays_2024_and_2025() {
         NATIONAL
             .holidays(year)
             .into_iter()
-            .filter(|&(_, name)| {
-                matches!(name, "Lundi de Pâques" | "Ascension" | "Lundi de Pentecôte")
-            })
+            .filter(|&(_, name)| matches!(name, "Lundi de Pâques" | "Ascension" | "Lundi de Pentecôte"))
             .map(|(d, _)| d)
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        names(2024),
-        vec![date(2024, 4, 1), date(2024, 5, 9), date(2024, 5, 20)]
-    );
-    assert_eq!(
-        names(2025),
-        vec![date(2025, 4, 21), date(2025, 5, 29), date(2025, 6, 9)]
-    );
+    assert_eq!(names(2024), vec![date(2024, 4, 1), date(2024, 5, 9), date(2024, 5, 20)]);
+    assert_eq!(names(2025), vec![date(2025, 4, 21), date(2025, 5, 29), date(2025, 6, 9)]);
 }
 
 #[test]
 fn ascension_on_labour_day_is_listed_once() {
     // Easter 2008 was 23 March, so Ascension fell on 1 May.
-    assert_eq!(
-        NATIONAL.holiday_name(date(2008, 5, 1)),
-        Some("Fête du Travail")
-    );
+    assert_eq!(NATIONAL.holiday_name(date(2008, 5, 1)), Some("Fête du Travail"));
     let holidays = NATIONAL.holidays(2008);
     assert_eq!(holidays.len(), 10);
     assert!(!holidays.iter().any(|&(_, name)| name == "Ascension"));
     // Easter 1975 was 30 March, so Ascension fell on 8 May.
-    assert_eq!(
-        NATIONAL.holiday_name(date(1975, 5, 8)),
-        Some("Victoire 1945")
-    );
+    assert_eq!(NATIONAL.holiday_name(date(1975, 5, 8)), Some("Victoire 1945"));
     assert_eq!(NATIONAL.holidays(1975).len(), 10);
 }
 

@@ -1,0 +1,141 @@
+//! The local admin channel: a Unix socket in the data directory (mode 0600) through which
+//! command-line tools reach a running server, since sled lets one process open a store.
+//! One JSON request per connection, one JSON answer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::domain::actor::{Actor, Role};
+use crate::domain::{Error, Result};
+use crate::service::Core;
+use crate::service::audit::AuditService;
+use crate::service::tokens::TokenService;
+use crate::store::backup;
+
+pub const SOCKET: &str = "admin.sock";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum AdminRequest {
+    Token { role: Role, label: String },
+    AuditVerify,
+    Backup { dir: PathBuf },
+    Check,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AdminResponse {
+    pub ok: bool,
+    #[serde(default)]
+    pub result: serde_json::Value,
+    #[serde(default)]
+    pub error: String,
+}
+
+/// Consistency of indexes, counters and the audit chain.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub requests_problems: Vec<String>,
+    pub audit: crate::store::audit::Verification,
+}
+
+/// Runs a request against an open store (the server's, or the command line's own).
+pub async fn handle(core: &std::sync::Arc<Core>, data_dir: &Path, request: AdminRequest) -> Result<serde_json::Value> {
+    let cli = Actor::system("cli");
+    match request {
+        AdminRequest::Token { role, label } => {
+            let issued = TokenService::new(core.clone()).issue(&cli, role, label).await?;
+            Ok(to_json(&issued))
+        }
+        AdminRequest::AuditVerify => Ok(to_json(&AuditService::new(core.clone()).verify(&cli).await?)),
+        AdminRequest::Backup { dir } => {
+            if !dir.is_absolute() {
+                return Err(Error::invalid("relative_path", "dir", "give the backup directory as an absolute path"));
+            }
+            let (store, repos, data_dir) = (core.store.clone(), core.repos.clone(), data_dir.to_owned());
+            let manifest = crate::service::blocking(move || backup::backup(&store, &repos, &data_dir, &dir)).await?;
+            Ok(to_json(&manifest))
+        }
+        AdminRequest::Check => {
+            let repos = core.repos.clone();
+            let report = crate::service::blocking(move || {
+                Ok(CheckReport { requests_problems: repos.requests.check_consistency()?, audit: repos.audit.verify()? })
+            })
+            .await?;
+            Ok(to_json(&report))
+        }
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// Serves the admin socket until the task is dropped.
+pub async fn serve(core: std::sync::Arc<Core>, data_dir: PathBuf) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = data_dir.join(SOCKET);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(|e| Error::Store(format!("admin socket: {e}")))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::Store(format!("admin socket: {e}")))?;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let (core, data_dir) = (core.clone(), data_dir.clone());
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, &core, &data_dir).await {
+                tracing::warn!(error = %e, "admin request failed");
+            }
+        });
+    }
+}
+
+async fn answer(stream: UnixStream, core: &std::sync::Arc<Core>, data_dir: &Path) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(64 * 1024)).read_line(&mut line).await?;
+    let response = match serde_json::from_str::<AdminRequest>(&line) {
+        Err(e) => AdminResponse { ok: false, result: serde_json::Value::Null, error: format!("bad request: {e}") },
+        Ok(request) => {
+            tracing::info!(command = ?std::mem::discriminant(&request), "admin command");
+            match handle(core, data_dir, request).await {
+                Ok(result) => AdminResponse { ok: true, result, error: String::new() },
+                Err(e) => AdminResponse { ok: false, result: serde_json::Value::Null, error: e.to_string() },
+            }
+        }
+    };
+    let mut bytes = serde_json::to_vec(&response).unwrap_or_default();
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await
+}
+
+/// Sends a request to a running server. `Ok(None)` when no server listens.
+pub async fn call(data_dir: &Path, request: &AdminRequest) -> Result<Option<serde_json::Value>> {
+    let path = data_dir.join(SOCKET);
+    let Ok(mut stream) = UnixStream::connect(&path).await else {
+        return Ok(None);
+    };
+    let mut bytes = serde_json::to_vec(request).map_err(|e| Error::Internal(e.to_string()))?;
+    bytes.push(b'\n');
+    let io = |e: std::io::Error| Error::Unavailable(format!("admin socket: {e}"));
+    stream.write_all(&bytes).await.map_err(io)?;
+    let mut line = String::new();
+    // Backups of large stores take a while; an hour is the outer bound.
+    tokio::time::timeout(Duration::from_secs(3600), BufReader::new(stream).read_line(&mut line))
+        .await
+        .map_err(|_| Error::Unavailable("the server did not answer".into()))?
+        .map_err(io)?;
+    let response: AdminResponse =
+        serde_json::from_str(&line).map_err(|e| Error::Unavailable(format!("bad answer from the server: {e}")))?;
+    if response.ok { Ok(Some(response.result)) } else { Err(Error::Unavailable(response.error)) }
+}
+
+/// Whether a server answers on the admin socket of `data_dir`.
+pub async fn server_running(data_dir: &Path) -> bool {
+    UnixStream::connect(data_dir.join(SOCKET)).await.is_ok()
+}

@@ -1,0 +1,176 @@
+//! Start-up, the application state, the servers, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ed25519_dalek::SigningKey;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::holidays::HolidayCalendar;
+use crate::service::audit::AuditService;
+use crate::service::catalogue::CatalogueService;
+use crate::service::requests::RequestService;
+use crate::service::tokens::TokenService;
+use crate::service::{Core, Settings};
+use crate::store::backup::KEY_FILE;
+use crate::store::files::FileStore;
+use crate::web::listener::{AppListener, ClientAddr, tls_acceptor};
+use crate::web::middleware::RateLimiter;
+use crate::web::{AppState, WebSettings};
+use crate::{admin, store};
+
+/// File in the data directory where the server writes the address it listens on.
+pub const ADDRESS_FILE: &str = "http.addr";
+
+/// Where the sled store lives inside the data directory.
+pub fn store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("store")
+}
+
+/// Loads the instance key, or creates it (mode 0600) on first start.
+pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
+    let path = data_dir.join(KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .with_context(|| format!("{} is not a 32-byte ed25519 key", path.display()))?;
+            Ok(SigningKey::from_bytes(&bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+            store::write_private_file(&path, &seed)?;
+            tracing::info!(path = %path.display(), "instance key created");
+            Ok(SigningKey::from_bytes(&seed))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Opens the store and builds the shared core of the services.
+pub fn open_core(config: &Config, clock: Arc<dyn Clock>, public_url: String) -> anyhow::Result<Arc<Core>> {
+    let data_dir = config.storage.data_dir();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let cache = config.storage.cache_capacity_mib * 1024 * 1024;
+    let (store, repos) = store::open(&store_dir(&data_dir), cache)?;
+    let files = FileStore::open(&data_dir)?;
+    let a = &config.attachments;
+    let i = &config.instance;
+    let settings = Settings {
+        instance_name: i.name.clone(),
+        public_url,
+        contact_email: i.contact_email.clone(),
+        contact_phone: i.contact_phone.clone(),
+        contact_address: i.contact_address.clone(),
+        appeal_text: i.appeal_text.clone(),
+        calendar: HolidayCalendar::new(i.alsace_moselle),
+        max_files: a.max_files as usize,
+        max_file_bytes: a.max_file_bytes(),
+        max_request_bytes: a.max_request_bytes(),
+        allowed_types: a.allowed_types.clone(),
+    };
+    Ok(Arc::new(Core { store, repos, files, clock, settings }))
+}
+
+pub fn state(core: &Arc<Core>, config: &Config) -> AppState {
+    let s = &core.settings;
+    AppState {
+        requests: RequestService::new(core.clone()),
+        catalogue: CatalogueService::new(core.clone()),
+        tokens: TokenService::new(core.clone()),
+        audit: AuditService::new(core.clone()),
+        store: core.store.clone(),
+        files: core.files.clone(),
+        web: Arc::new(WebSettings {
+            public_url: s.public_url.clone(),
+            max_body_bytes: usize::try_from(config.http.max_body_bytes()).unwrap_or(usize::MAX),
+            max_file_bytes: s.max_file_bytes,
+            max_request_bytes: s.max_request_bytes,
+            max_files: s.max_files,
+            allowed_types: s.allowed_types.clone(),
+            trust_forwarded_for: config.http.trust_forwarded_for,
+        }),
+        intake_limiter: Arc::new(RateLimiter::new(config.http.intake_rate_per_minute)),
+    }
+}
+
+/// `guichet serve`: runs until SIGTERM or ctrl-c, then stops accepting, lets requests in
+/// flight finish (up to the grace period), and flushes the store.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let data_dir = config.storage.data_dir();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let key = load_or_create_key(&data_dir)?;
+    let bind = config.http.bind_addr();
+    let tcp = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening on {bind}"))?;
+    let local = tcp.local_addr()?;
+    let public_url = config.public_url(local);
+    let core = open_core(&config, Arc::new(SystemClock), public_url.clone())?;
+    if config.instance.seed_catalogue && CatalogueService::new(core.clone()).seed_if_new().await? {
+        tracing::info!("default catalogue of departments and categories created");
+    }
+    let listener = match config.http.tls_paths() {
+        Some((cert, key_path)) => {
+            let acceptor = tls_acceptor(&cert, &key_path).map_err(anyhow::Error::msg)?;
+            AppListener::tls(tcp, acceptor)?
+        }
+        None => AppListener::plain(tcp),
+    };
+    let admin = tokio::spawn(admin::serve(core.clone(), data_dir.clone()));
+    let app = crate::web::router(state(&core, &config));
+    std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
+    let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());
+    tracing::info!(address = %local, url = %public_url, instance_key = %public_key, "Guichet is listening");
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<ClientAddr>()).with_graceful_shutdown(
+        async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        },
+    );
+    let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    tokio::select! {
+        result = server => result?,
+        () = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("requests still running after the grace period; stopping anyway"),
+    }
+    admin.abort();
+    let _ = std::fs::remove_file(data_dir.join(admin::SOCKET));
+    let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
+    let store = core.store.clone();
+    tokio::task::spawn_blocking(move || store.close()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+}
+
+/// The address a running server wrote, for tools and tests.
+pub fn bound_address(data_dir: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(data_dir.join(ADDRESS_FILE)).ok()?.trim().parse().ok()
+}

@@ -1,0 +1,53 @@
+//! Use cases. Every state change passes through here, is checked against the permission
+//! table, and is written with its audit entry in one durable transaction.
+
+pub mod acknowledgement;
+pub mod audit;
+pub mod catalogue;
+pub mod permission;
+pub mod requests;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::domain::holidays::HolidayCalendar;
+use crate::domain::{Error, Result};
+use crate::store::files::FileStore;
+use crate::store::{Repos, Store};
+
+/// Instance settings the use cases need (built from the configuration at start-up).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub instance_name: String,
+    pub public_url: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+    pub contact_address: String,
+    pub appeal_text: String,
+    pub calendar: HolidayCalendar,
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_request_bytes: u64,
+    pub allowed_types: Vec<String>,
+}
+
+/// What every service shares.
+pub struct Core {
+    pub store: Store,
+    pub repos: Repos,
+    pub files: FileStore,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+}
+
+pub(crate) fn random_u64() -> Result<u64> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// Runs blocking store work (scans, exports) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("blocking task: {e}")))?
+}

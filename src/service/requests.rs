@@ -1,0 +1,362 @@
+//! The request lifecycle: intake on every channel, work by agents, tracking by citizens.
+
+mod views;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::permission::{Action, require};
+use super::{Core, blocking, random_u64};
+use crate::domain::acknowledgement::Acknowledgement;
+use crate::domain::actor::{Actor, ActorKind};
+use crate::domain::catalogue::Category;
+use crate::domain::request::{
+    Attachment, Change, Channel, NewRequest, Request, RequestEvent, Visibility, registration_number,
+};
+use crate::domain::status::Status;
+use crate::domain::tracking::TrackingCode;
+use crate::domain::{Error, Result, sla};
+use crate::store::files::StoredFile;
+use crate::store::requests::{DashboardCounts, Page, RequestQuery};
+
+pub use views::{Created, PublicEvent, PublicTracking, RequestDetail, RequestSummary};
+
+/// A file already streamed to the file store, to be attached.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub file: StoredFile,
+    pub name: String,
+}
+
+/// How far back an agent may date a request received earlier (by post, for instance).
+const MAX_BACKDATE_DAYS: i64 = 366;
+
+#[derive(Clone)]
+pub struct RequestService {
+    core: Arc<Core>,
+}
+
+impl RequestService {
+    pub fn new(core: Arc<Core>) -> Self {
+        RequestService { core }
+    }
+
+    /// Checks an intake before any file is streamed, so a bad form costs no upload.
+    /// Returns the input as it will be stored, and its category.
+    pub fn prepare(&self, actor: &Actor, channel: Channel, mut input: NewRequest) -> Result<(NewRequest, Category)> {
+        if actor.kind != ActorKind::Citizen || channel != Channel::Web {
+            require(actor, Action::RecordRequests)?;
+        }
+        if channel == Channel::Federation {
+            return Err(Error::invalid("invalid_channel", "channel", "federation requests arrive from peers"));
+        }
+        let category = self
+            .core
+            .repos
+            .catalogue
+            .category(&input.category)?
+            .filter(|c| c.active && (c.public || actor.kind == ActorKind::Agent))
+            .ok_or_else(|| Error::invalid("unknown_category", "category", "no such category"))?;
+        input.validate(&category)?;
+        Ok((input, category))
+    }
+
+    /// Records a request and answers once it is durable, with its acknowledgement.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        channel: Channel,
+        input: NewRequest,
+        received_at: Option<Timestamp>,
+        files: Vec<NewAttachment>,
+    ) -> Result<Created> {
+        let (input, _) = self.prepare(actor, channel, input)?;
+        let now = self.core.clock.now();
+        let received_at = match received_at {
+            Some(at) if actor.kind == ActorKind::Agent => {
+                let oldest = now - jiff::SignedDuration::from_hours(24 * MAX_BACKDATE_DAYS);
+                if at > now || at < oldest {
+                    return Err(Error::invalid(
+                        "invalid_date",
+                        "received_at",
+                        "the date of receipt is in the past year and not in the future",
+                    ));
+                }
+                at
+            }
+            _ => now,
+        };
+        let s = &self.core.settings;
+        if files.len() > s.max_files {
+            return Err(Error::TooLarge { message: format!("a request has at most {} attachments", s.max_files) });
+        }
+        if files.iter().map(|f| f.file.size).sum::<u64>() > s.max_request_bytes {
+            return Err(Error::TooLarge {
+                message: format!("attachments are limited to {} MiB per request", s.max_request_bytes >> 20),
+            });
+        }
+        let year = sla::paris_date(received_at).year();
+        let recorded_by = (actor.kind == ActorKind::Agent).then(|| actor.id.clone());
+        let calendar = s.calendar;
+        let repos = self.core.repos.clone();
+        let actor = actor.clone();
+        for _attempt in 0..4 {
+            let code = TrackingCode::from_random(random_u64()?);
+            let (repos, actor, input, files, recorded_by) =
+                (repos.clone(), actor.clone(), input.clone(), files.clone(), recorded_by.clone());
+            let written = self
+                .core
+                .store
+                .write(move |tx| {
+                    if repos.requests.tracking_code_taken(tx, &code)? {
+                        return Err(Error::conflict("tracking_code_taken", "retry").into());
+                    }
+                    let category = repos
+                        .catalogue
+                        .category_tx(tx, &input.category)?
+                        .filter(|c| c.active)
+                        .ok_or_else(|| Error::invalid("unknown_category", "category", "no such category"))?;
+                    let department = repos
+                        .catalogue
+                        .department_tx(tx, &category.department)?
+                        .ok_or_else(|| Error::Internal(format!("category {} has no department", category.id)))?;
+                    let id = repos.meta.next(tx, "request")?;
+                    let sequence = repos.meta.next(tx, &format!("registration/{year}"))?;
+                    let mut request = Request::new(
+                        id,
+                        code,
+                        registration_number(year, sequence),
+                        channel,
+                        input.clone(),
+                        &category,
+                        received_at,
+                        recorded_by.clone(),
+                        &calendar,
+                    );
+                    request.events = 1;
+                    let mut events = vec![RequestEvent {
+                        seq: 1,
+                        at: now,
+                        actor: actor.clone(),
+                        change: Change::Created { channel },
+                    }];
+                    for f in &files {
+                        let change = request.attach(attachment(f, now), usize::MAX)?;
+                        request.events += 1;
+                        events.push(RequestEvent { seq: request.events, at: now, actor: actor.clone(), change });
+                    }
+                    let (first, rest) = events.split_first().ok_or_else(|| Error::Internal("no event".into()))?;
+                    repos.requests.insert(tx, &request, first)?;
+                    for event in rest {
+                        repos.requests.put_event(tx, id, event)?;
+                    }
+                    let details = serde_json::json!({"channel": channel, "category": category.id});
+                    repos.audit.append(tx, now, &actor, "request.create", format!("request:{id}"), details)?;
+                    Ok((request, category, department))
+                })
+                .await;
+            match written {
+                Err(Error::Conflict { code: "tracking_code_taken", .. }) => continue,
+                Err(e) => return Err(e),
+                Ok((request, category, department)) => {
+                    let acknowledgement = self.acknowledgement_for(&request, &category, department);
+                    return Ok(Created { request, acknowledgement });
+                }
+            }
+        }
+        Err(Error::Internal("could not draw a free tracking code".into()))
+    }
+
+    fn acknowledgement_for(
+        &self,
+        request: &Request,
+        category: &Category,
+        mut department: crate::domain::catalogue::Department,
+    ) -> Acknowledgement {
+        let s = &self.core.settings;
+        // A department without its own contact is reached through the town hall.
+        if department.email.is_empty() && department.phone.is_empty() {
+            department.email.clone_from(&s.contact_email);
+            department.phone.clone_from(&s.contact_phone);
+        }
+        if department.address.is_empty() {
+            department.address.clone_from(&s.contact_address);
+        }
+        let url = format!("{}/suivi/{}", s.public_url, request.tracking_code);
+        Acknowledgement::build(request, category, &department, &s.instance_name, &s.appeal_text, url)
+    }
+
+    /// The acknowledgement of a request, found by its tracking code.
+    pub fn acknowledgement(&self, code: &TrackingCode) -> Result<Acknowledgement> {
+        let request = self.by_code(code)?;
+        let category = self.core.repos.catalogue.category(&request.category)?.ok_or(Error::not_found("category"))?;
+        let department =
+            self.core.repos.catalogue.department(&request.department)?.ok_or(Error::not_found("department"))?;
+        Ok(self.acknowledgement_for(&request, &category, department))
+    }
+
+    fn by_code(&self, code: &TrackingCode) -> Result<Request> {
+        let id = self.core.repos.requests.id_by_tracking_code(code)?.ok_or(Error::not_found("request"))?;
+        self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))
+    }
+
+    /// What a citizen sees with the tracking code: no personal data, no internal data.
+    pub fn track(&self, code: &TrackingCode) -> Result<PublicTracking> {
+        let request = self.by_code(code)?;
+        let events = self.core.repos.requests.events(request.id)?;
+        let catalogue = &self.core.repos.catalogue;
+        let category = catalogue.category(&request.category)?.map(|c| c.name).unwrap_or_default();
+        let department_name = |id: &str| catalogue.department(id).ok().flatten().map(|d| d.name).unwrap_or_default();
+        Ok(PublicTracking::build(&request, category, &events, department_name))
+    }
+
+    /// One request with its timeline. Agents' reads of personal data go to the audit journal.
+    pub async fn get(&self, actor: &Actor, id: u64) -> Result<RequestDetail> {
+        require(actor, Action::ReadRequests)?;
+        let request = self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))?;
+        let events = self.core.repos.requests.events(id)?;
+        let (audit, actor, now) = (self.core.repos.audit.clone(), actor.clone(), self.core.clock.now());
+        self.core
+            .store
+            .write(move |tx| {
+                audit.append(tx, now, &actor, "request.read", format!("request:{id}"), serde_json::Value::Null)?;
+                Ok(())
+            })
+            .await?;
+        Ok(RequestDetail::new(request, events, now))
+    }
+
+    pub async fn list(&self, actor: &Actor, query: RequestQuery) -> Result<(Vec<RequestSummary>, Option<String>)> {
+        require(actor, Action::ReadRequests)?;
+        let repos = self.core.repos.clone();
+        let now = query.now;
+        let Page { items, next_cursor } = blocking(move || repos.requests.list(&query)).await?;
+        Ok((items.iter().map(|r| RequestSummary::new(r, now)).collect(), next_cursor))
+    }
+
+    pub async fn change_status(&self, actor: &Actor, id: u64, to: Status, reason: Option<String>) -> Result<Request> {
+        let calendar = self.core.settings.calendar;
+        self.update(actor, id, "request.status", move |r, _, now| r.change_status(to, reason.clone(), now, &calendar))
+            .await
+    }
+
+    pub async fn assign(&self, actor: &Actor, id: u64, assignee: Option<String>) -> Result<Request> {
+        self.update(actor, id, "request.assign", move |r, _, now| r.assign(assignee.clone(), now)).await
+    }
+
+    pub async fn transfer(
+        &self,
+        actor: &Actor,
+        id: u64,
+        department: String,
+        reason: Option<String>,
+    ) -> Result<Request> {
+        self.update(actor, id, "request.transfer", move |r, target_exists, now| {
+            if !target_exists(&department)? {
+                return Err(Error::invalid("unknown_department", "department", "no such active department"));
+            }
+            r.transfer(&department, reason.clone(), now)
+        })
+        .await
+    }
+
+    pub async fn comment(&self, actor: &Actor, id: u64, visibility: Visibility, body: String) -> Result<Request> {
+        let by_agent = actor.kind == ActorKind::Agent;
+        self.update(actor, id, "request.comment", move |r, _, now| r.comment(visibility, body.clone(), by_agent, now))
+            .await
+    }
+
+    pub async fn attach(&self, actor: &Actor, id: u64, file: NewAttachment) -> Result<Request> {
+        let (max_files, max_total) = (self.core.settings.max_files, self.core.settings.max_request_bytes);
+        self.update(actor, id, "request.attach", move |r, _, now| {
+            if r.attachments.iter().map(|a| a.size).sum::<u64>() + file.file.size > max_total {
+                return Err(Error::TooLarge {
+                    message: format!("attachments are limited to {} MiB per request", max_total >> 20),
+                });
+            }
+            r.attach(attachment(&file, now), max_files)
+        })
+        .await
+    }
+
+    /// Applies one change to a request, with its timeline event and audit entry.
+    async fn update<F>(&self, actor: &Actor, id: u64, action: &'static str, change: F) -> Result<Request>
+    where
+        F: Fn(&mut Request, &dyn Fn(&str) -> Result<bool>, Timestamp) -> Result<Change> + Send + 'static,
+    {
+        require(actor, Action::WorkRequests)?;
+        let (repos, actor, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
+        self.core
+            .store
+            .write(move |tx| {
+                let old = repos.requests.get_tx(tx, id)?;
+                let mut new = old.clone();
+                let department_exists = |d: &str| -> Result<bool> {
+                    match repos.catalogue.department_tx(tx, d) {
+                        Ok(found) => Ok(found.is_some_and(|d| d.active)),
+                        Err(_) => Err(Error::Store("catalogue read failed".into())),
+                    }
+                };
+                let change = change(&mut new, &department_exists, now)?;
+                new.events += 1;
+                let details = serde_json::json!({"event": new.events, "change": change_name(&change)});
+                let event = RequestEvent { seq: new.events, at: now, actor: actor.clone(), change };
+                repos.requests.update(tx, &old, &new, &event)?;
+                repos.audit.append(tx, now, &actor, action, format!("request:{id}"), details)?;
+                Ok(new)
+            })
+            .await
+    }
+
+    /// Attachment bytes, for an agent (audited as a read of personal data).
+    pub async fn attachment_file(&self, actor: &Actor, id: u64, sha256: &str) -> Result<(Attachment, Vec<u8>)> {
+        require(actor, Action::ReadRequests)?;
+        let request = self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))?;
+        let found = request.attachments.iter().find(|a| a.sha256 == sha256).cloned();
+        let attachment = found.ok_or(Error::not_found("attachment"))?;
+        let bytes = self.core.files.read(sha256).await?;
+        let (audit, actor, now) = (self.core.repos.audit.clone(), actor.clone(), self.core.clock.now());
+        let details = serde_json::json!({"sha256": sha256});
+        self.core
+            .store
+            .write(move |tx| {
+                audit.append(tx, now, &actor, "attachment.read", format!("request:{id}"), details.clone())?;
+                Ok(())
+            })
+            .await?;
+        Ok((attachment, bytes))
+    }
+
+    pub async fn dashboard(&self, actor: &Actor) -> Result<DashboardCounts> {
+        require(actor, Action::ViewDashboard)?;
+        let today = sla::paris_date(self.core.clock.now());
+        let repos = self.core.repos.clone();
+        blocking(move || repos.requests.counters().dashboard(today)).await
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.core.clock.now()
+    }
+}
+
+fn attachment(file: &NewAttachment, at: Timestamp) -> Attachment {
+    Attachment {
+        sha256: file.file.sha256.clone(),
+        name: file.name.clone(),
+        media_type: file.file.media_type.to_owned(),
+        size: file.file.size,
+        added_at: at,
+    }
+}
+
+fn change_name(change: &Change) -> &'static str {
+    match change {
+        Change::Created { .. } => "created",
+        Change::Status { .. } => "status",
+        Change::Assigned { .. } => "assigned",
+        Change::Transferred { .. } => "transferred",
+        Change::Comment { .. } => "comment",
+        Change::Attachment { .. } => "attachment",
+    }
+}

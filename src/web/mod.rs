@@ -1,0 +1,101 @@
+//! HTTP: the JSON API under `/api/v1` (described by `/api/v1/openapi.json`, generated from
+//! the handlers), the printable acknowledgement, static assets, and health checks.
+
+pub mod catalogue;
+pub mod error;
+pub mod extract;
+pub mod intake;
+pub mod listener;
+pub mod middleware;
+pub mod ops;
+pub mod public;
+pub mod requests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::service::audit::AuditService;
+use crate::service::catalogue::CatalogueService;
+use crate::service::requests::RequestService;
+use crate::service::tokens::TokenService;
+use crate::store::Store;
+use crate::store::files::FileStore;
+
+/// Limits and switches of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    pub max_file_bytes: u64,
+    pub max_request_bytes: u64,
+    pub max_files: usize,
+    pub allowed_types: Vec<String>,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub requests: RequestService,
+    pub catalogue: CatalogueService,
+    pub tokens: TokenService,
+    pub audit: AuditService,
+    pub store: Store,
+    pub files: FileStore,
+    pub web: Arc<WebSettings>,
+    pub intake_limiter: Arc<middleware::RateLimiter>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Guichet API", description = "Citizen requests for French communes and their intercommunality.",
+        license(name = "AGPL-3.0-or-later")),
+    modifiers(&BearerAuth),
+    tags((name = "public", description = "No account needed"), (name = "requests", description = "Agents"),
+        (name = "catalogue", description = "Departments and categories")))]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The API routes and their OpenAPI description, from the same declarations.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public::router())
+        .merge(requests::router())
+        .merge(catalogue::router())
+        .split_for_parts()
+}
+
+/// Middleware, outermost first: security headers and Server-Timing wrap everything; then
+/// the body limit, set to what a request with attachments may carry (JSON bodies are held
+/// to the smaller `max_body_bytes` by the `Json` extractor itself).
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let upload_limit = usize::try_from(state.web.max_request_bytes).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .merge(ops::router())
+        .fallback(ops::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+}

@@ -1,0 +1,116 @@
+//! What citizens use without an account: the categories, submitting a request, following it
+//! by its tracking code, and the printable acknowledgement.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use jiff::Timestamp;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::ClientIp;
+use super::intake::read_body;
+use crate::domain::Error;
+use crate::domain::acknowledgement::Acknowledgement;
+use crate::domain::actor::Actor;
+use crate::domain::request::{Channel, NewRequest};
+use crate::domain::tracking::{TrackingCode, TrackingCodeError};
+use crate::service::acknowledgement;
+use crate::service::catalogue::PublicCategory;
+use crate::service::requests::{Created, PublicTracking};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_categories))
+        .routes(routes!(post_request))
+        .routes(routes!(get_tracking))
+        .route("/accuse/{code}", axum::routing::get(get_acknowledgement_page))
+}
+
+#[utoipa::path(get, path = "/api/v1/categories", tag = "public",
+    responses((status = 200, description = "What a citizen can ask for", body = [PublicCategory])))]
+async fn get_categories(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<PublicCategory>>> {
+    Ok(axum::Json(state.catalogue.public_categories()?))
+}
+
+/// Answer to a created request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedResponse {
+    pub id: u64,
+    pub tracking_code: String,
+    pub registration: String,
+    pub due_at: Timestamp,
+    pub acknowledgement: Acknowledgement,
+    /// The acknowledgement as plain text (for e-mail and SMS).
+    pub acknowledgement_text: String,
+    /// Printable acknowledgement page.
+    pub acknowledgement_url: String,
+}
+
+pub fn created_response(state: &AppState, created: Created) -> ApiResult<Response> {
+    let code = created.request.tracking_code.to_string();
+    let body = CreatedResponse {
+        id: created.request.id,
+        tracking_code: code.clone(),
+        registration: created.request.registration.clone(),
+        due_at: created.request.due_at,
+        acknowledgement_text: acknowledgement::text(&created.acknowledgement)?,
+        acknowledgement_url: format!("{}/accuse/{code}", state.web.public_url),
+        acknowledgement: created.acknowledgement,
+    };
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/track/{code}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(post, path = "/api/v1/requests", tag = "public",
+    request_body(content = NewRequest, description = "JSON, or multipart/form-data with a `request` part (JSON) followed by `file` parts"),
+    responses(
+        (status = 201, description = "Recorded and durable", body = CreatedResponse),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn post_request(State(state): State<AppState>, ClientIp(ip): ClientIp, req: Request) -> ApiResult<Response> {
+    state.intake_limiter.check(ip)?;
+    let citizen = Actor::citizen();
+    let (input, files) = read_body::<NewRequest, _>(&state, &citizen, req, |r| (Channel::Web, r.clone())).await?;
+    let created = state.requests.create(&citizen, Channel::Web, input, None, files).await?;
+    created_response(&state, created)
+}
+
+/// A mistyped code (bad check character) is told apart from an unknown one.
+pub fn parse_code(code: &str) -> Result<TrackingCode, ApiError> {
+    TrackingCode::parse(code).map_err(|e| {
+        let code = match e {
+            TrackingCodeError::Check => "invalid_tracking_code",
+            TrackingCodeError::Length | TrackingCodeError::Character => "malformed_tracking_code",
+        };
+        ApiError(Error::Invalid { code, field: Some("tracking_code".into()), message: e.to_string() })
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/track/{tracking_code}", tag = "public",
+    params(("tracking_code" = String, Path, description = "As given to the citizen; case, spaces and dashes are ignored")),
+    responses(
+        (status = 200, description = "Status, dates and public replies only", body = PublicTracking),
+        (status = 404, body = ErrorBody), (status = 422, description = "Mistyped code", body = ErrorBody)))]
+async fn get_tracking(
+    State(state): State<AppState>,
+    Path(tracking_code): Path<String>,
+) -> ApiResult<axum::Json<PublicTracking>> {
+    let code = parse_code(&tracking_code)?;
+    Ok(axum::Json(state.requests.track(&code)?))
+}
+
+async fn get_acknowledgement_page(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Response> {
+    let code = parse_code(&code)?;
+    let ack = state.requests.acknowledgement(&code)?;
+    let mut response = Html(acknowledgement::html(&ack)?).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
