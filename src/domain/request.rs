@@ -91,6 +91,17 @@ pub struct Attachment {
     pub added_at: Timestamp,
 }
 
+/// How the citizen wants to hear about the request: the acknowledgement, status changes and
+/// public replies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    Email,
+    Sms,
+    #[default]
+    None,
+}
+
 /// What a request is created from, whatever the channel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -100,6 +111,8 @@ pub struct NewRequest {
     pub description: String,
     pub contact: Contact,
     pub location: Option<Location>,
+    /// Defaults to e-mail when an address is given, otherwise nothing.
+    pub notify: Option<Notify>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -116,6 +129,7 @@ pub struct Request {
     pub description: String,
     pub contact: Contact,
     pub location: Option<Location>,
+    pub notify: Notify,
     pub attachments: Vec<Attachment>,
     pub status: Status,
     pub rejection_reason: Option<String>,
@@ -195,6 +209,16 @@ impl NewRequest {
         if let Some(location) = &self.location {
             location.validate()?;
         }
+        match self.notify {
+            Some(Notify::Email) if self.contact.email.is_empty() => {
+                return Err(Error::invalid("required", "contact.email", "notification by e-mail needs an address"));
+            }
+            Some(Notify::Sms) if self.contact.phone.is_empty() => {
+                return Err(Error::invalid("required", "contact.phone", "notification by SMS needs a phone number"));
+            }
+            Some(_) => {}
+            None => self.notify = Some(Notify::default_for(&self.contact)),
+        }
         let has_location = self.location.as_ref().is_some_and(Location::is_given);
         if category.requires(RequiredField::Location) && !has_location {
             return Err(Error::invalid(
@@ -204,6 +228,13 @@ impl NewRequest {
             ));
         }
         Ok(())
+    }
+}
+
+impl Notify {
+    /// E-mail when the citizen gave an address, otherwise nothing.
+    pub fn default_for(contact: &Contact) -> Notify {
+        if contact.email.is_empty() { Notify::None } else { Notify::Email }
     }
 }
 
@@ -315,6 +346,7 @@ impl Request {
             department: category.department.clone(),
             subject: input.subject,
             description: input.description,
+            notify: input.notify.unwrap_or_else(|| Notify::default_for(&input.contact)),
             contact: input.contact,
             location: input.location,
             attachments: Vec::new(),

@@ -59,3 +59,6 @@ fn upgrade_requests(store: &Store, repos: &Repos) -> Result<usize> {
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests;

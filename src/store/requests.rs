@@ -21,7 +21,17 @@ pub use query::{Page, RequestQuery, Sort};
 
 impl Versioned for Request {
     const KIND: &'static str = "request";
-    const VERSION: u8 = 1;
+    /// 2: `notify` (how the citizen wants to be told), absent from version 1.
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, mut value: serde_json::Value) -> Result<serde_json::Value> {
+        if version == 1 {
+            let has_email = value["contact"]["email"].as_str().is_some_and(|e| !e.is_empty());
+            value["notify"] = serde_json::json!(if has_email { "email" } else { "none" });
+            return Ok(value);
+        }
+        Err(Error::Store(format!("request version {version} is not supported")))
+    }
 }
 
 impl Versioned for RequestEvent {

@@ -24,6 +24,7 @@ fn input() -> NewRequest {
         description: "Nid de poule devant le 12".into(),
         contact: Contact { email: " marie@example.fr ".into(), ..Contact::default() },
         location: Some(Location { address: "12 rue des Lilas".into(), ..Location::default() }),
+        notify: None,
     }
 }
 
@@ -75,6 +76,19 @@ fn validation_trims_defaults_the_subject_and_enforces_required_fields() {
     let mut good_phone = input();
     good_phone.contact.phone = "+33 6 12 34 56 78".into();
     assert!(good_phone.validate(&category()).is_ok());
+}
+
+#[test]
+fn notification_defaults_to_email_and_needs_the_matching_contact() {
+    let mut r = input();
+    r.validate(&category()).unwrap();
+    assert_eq!(r.notify, Some(Notify::Email));
+    let mut sms = input();
+    sms.notify = Some(Notify::Sms);
+    assert!(sms.validate(&category()).is_err(), "no phone number given");
+    sms.contact.phone = "06 12 34 56 78".into();
+    sms.validate(&category()).unwrap();
+    assert_eq!(sms.notify, Some(Notify::Sms));
 }
 
 #[test]
