@@ -88,6 +88,7 @@ pub fn state(core: &Arc<Core>, config: &Config) -> AppState {
         store: core.store.clone(),
         files: core.files.clone(),
         web: Arc::new(WebSettings {
+            instance_name: s.instance_name.clone(),
             public_url: s.public_url.clone(),
             max_body_bytes: usize::try_from(config.http.max_body_bytes()).unwrap_or(usize::MAX),
             max_file_bytes: s.max_file_bytes,

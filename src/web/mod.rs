@@ -29,6 +29,7 @@ use crate::store::files::FileStore;
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct WebSettings {
+    pub instance_name: String,
     pub public_url: String,
     pub max_body_bytes: usize,
     pub max_file_bytes: u64,

@@ -19,6 +19,7 @@ use crate::domain::acknowledgement::Acknowledgement;
 use crate::domain::actor::Actor;
 use crate::domain::request::{Channel, NewRequest};
 use crate::domain::tracking::{TrackingCode, TrackingCodeError};
+use crate::l10n::Locale;
 use crate::service::acknowledgement;
 use crate::service::catalogue::PublicCategory;
 use crate::service::requests::{Created, PublicTracking};
@@ -29,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_request))
         .routes(routes!(get_tracking))
         .route("/accuse/{code}", axum::routing::get(get_acknowledgement_page))
+        .route("/suivi", axum::routing::get(get_tracking_page))
+        .route("/suivi/{code}", axum::routing::get(get_tracking_page_by_path))
 }
 
 #[utoipa::path(get, path = "/api/v1/categories", tag = "public",
@@ -111,6 +114,52 @@ async fn get_acknowledgement_page(State(state): State<AppState>, Path(code): Pat
     let code = parse_code(&code)?;
     let ack = state.requests.acknowledgement(&code)?;
     let mut response = Html(acknowledgement::html(&ack)?).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(askama::Template)]
+#[template(path = "tracking.html")]
+struct TrackingPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    typed: String,
+    problem: String,
+    tracking: Option<PublicTracking>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TrackingForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// The citizen's tracking page; works without JavaScript (a GET form).
+async fn get_tracking_page(State(state): State<AppState>, axum::extract::Query(form): axum::extract::Query<TrackingForm>) -> ApiResult<Response> {
+    tracking_page(&state, form.code)
+}
+
+async fn get_tracking_page_by_path(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Response> {
+    tracking_page(&state, code)
+}
+
+fn tracking_page(state: &AppState, typed: String) -> ApiResult<Response> {
+    let l = Locale::french();
+    let (mut problem, mut tracking, mut status) = (String::new(), None, StatusCode::OK);
+    if !typed.trim().is_empty() {
+        match TrackingCode::parse(&typed) {
+            Err(TrackingCodeError::Check) => (problem, status) = (l.t("tracking.mistyped").to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
+            Err(_) => (problem, status) = (l.t("tracking.malformed").to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
+            Ok(code) => match state.requests.track(&code) {
+                Ok(t) => tracking = Some(t),
+                Err(Error::NotFound { .. }) => (problem, status) = (l.t("tracking.not_found").to_owned(), StatusCode::NOT_FOUND),
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
+    let page = TrackingPage { l, collectivite: &state.web.instance_name, typed: typed.chars().take(40).collect(), problem, tracking };
+    let html = askama::Template::render(&page).map_err(|e| ApiError(Error::Internal(format!("template: {e}"))))?;
+    let mut response = (status, Html(html)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
