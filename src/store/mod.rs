@@ -349,3 +349,6 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::Store(format!("{}: {e}", path.display())))
 }
+
+#[cfg(test)]
+mod tests;

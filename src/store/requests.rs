@@ -5,7 +5,7 @@
 //! in the same transaction as the record, so they can never drift from the records.
 
 mod counters;
-mod query;
+pub(crate) mod query;
 
 use std::collections::BTreeMap;
 
@@ -267,3 +267,6 @@ fn index_keys(r: &Request) -> Vec<(Index, Vec<u8>)> {
     }
     keys
 }
+
+#[cfg(test)]
+mod tests;

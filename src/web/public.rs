@@ -135,7 +135,10 @@ struct TrackingForm {
 }
 
 /// The citizen's tracking page; works without JavaScript (a GET form).
-async fn get_tracking_page(State(state): State<AppState>, axum::extract::Query(form): axum::extract::Query<TrackingForm>) -> ApiResult<Response> {
+async fn get_tracking_page(
+    State(state): State<AppState>,
+    axum::extract::Query(form): axum::extract::Query<TrackingForm>,
+) -> ApiResult<Response> {
     tracking_page(&state, form.code)
 }
 
@@ -148,16 +151,26 @@ fn tracking_page(state: &AppState, typed: String) -> ApiResult<Response> {
     let (mut problem, mut tracking, mut status) = (String::new(), None, StatusCode::OK);
     if !typed.trim().is_empty() {
         match TrackingCode::parse(&typed) {
-            Err(TrackingCodeError::Check) => (problem, status) = (l.t("tracking.mistyped").to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
+            Err(TrackingCodeError::Check) => {
+                (problem, status) = (l.t("tracking.mistyped").to_owned(), StatusCode::UNPROCESSABLE_ENTITY)
+            }
             Err(_) => (problem, status) = (l.t("tracking.malformed").to_owned(), StatusCode::UNPROCESSABLE_ENTITY),
             Ok(code) => match state.requests.track(&code) {
                 Ok(t) => tracking = Some(t),
-                Err(Error::NotFound { .. }) => (problem, status) = (l.t("tracking.not_found").to_owned(), StatusCode::NOT_FOUND),
+                Err(Error::NotFound { .. }) => {
+                    (problem, status) = (l.t("tracking.not_found").to_owned(), StatusCode::NOT_FOUND)
+                }
                 Err(e) => return Err(e.into()),
             },
         }
     }
-    let page = TrackingPage { l, collectivite: &state.web.instance_name, typed: typed.chars().take(40).collect(), problem, tracking };
+    let page = TrackingPage {
+        l,
+        collectivite: &state.web.instance_name,
+        typed: typed.chars().take(40).collect(),
+        problem,
+        tracking,
+    };
     let html = askama::Template::render(&page).map_err(|e| ApiError(Error::Internal(format!("template: {e}"))))?;
     let mut response = (status, Html(html)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -202,7 +202,7 @@ fn next_merged(sources: &mut [Entries<'_>], descending: bool) -> Result<Option<(
     }
 }
 
-fn matches(q: &RequestQuery, r: &Request) -> bool {
+pub(super) fn matches(q: &RequestQuery, r: &Request) -> bool {
     (q.statuses.is_empty() || q.statuses.contains(&r.status))
         && q.department.as_ref().is_none_or(|d| *d == r.department)
         && q.category.as_ref().is_none_or(|c| *c == r.category)
