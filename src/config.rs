@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::media::KNOWN_TYPES;
+use crate::domain::request::is_insee_code;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -234,12 +235,7 @@ impl Config {
         if i.kind != "commune" && i.kind != "epci" {
             bad("[instance] kind", "is commune or epci");
         }
-        let insee = i.insee_code.as_bytes();
-        let insee_ok = insee.is_empty()
-            || (insee.len() == 5
-                && (insee[..2].iter().all(u8::is_ascii_digit) || &insee[..2] == b"2A" || &insee[..2] == b"2B")
-                && insee[2..].iter().all(u8::is_ascii_digit));
-        if !insee_ok {
+        if !(i.insee_code.is_empty() || is_insee_code(&i.insee_code)) {
             bad("[instance] insee_code", "is 5 characters (digits, or 2A/2B and 3 digits)");
         }
         if !(i.siren.is_empty() || (i.siren.len() == 9 && i.siren.bytes().all(|b| b.is_ascii_digit()))) {

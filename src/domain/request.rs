@@ -305,16 +305,19 @@ impl Location {
             }
         }
         validate_text("location.address", &self.address, 300, false)?;
-        let insee = self.insee_code.as_bytes();
-        let insee_ok = insee.is_empty()
-            || (insee.len() == 5
-                && (insee[..2].iter().all(u8::is_ascii_digit) || &insee[..2] == b"2A" || &insee[..2] == b"2B")
-                && insee[2..].iter().all(u8::is_ascii_digit));
-        if !insee_ok {
+        if !(self.insee_code.is_empty() || is_insee_code(&self.insee_code)) {
             return Err(Error::invalid("invalid_insee_code", "location.insee_code", "an INSEE code has 5 characters"));
         }
         Ok(())
     }
+}
+
+/// A code officiel géographique: five digits, or 2A/2B (Corsica) and three digits.
+pub fn is_insee_code(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 5
+        && (b[..2].iter().all(u8::is_ascii_digit) || &b[..2] == b"2A" || &b[..2] == b"2B")
+        && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 /// Registration number: year and a gap-free sequence within it.

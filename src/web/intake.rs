@@ -20,7 +20,7 @@ use crate::service::requests::NewAttachment;
 /// Size of the JSON part of a multipart body.
 const MAX_JSON_PART: usize = 256 * 1024;
 
-fn multipart_error(e: MultipartError) -> ApiError {
+pub fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(Error::TooLarge { message: "the request body is too large".into() })
     } else {

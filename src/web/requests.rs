@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Agent, Json, Query};
-use super::intake::read_body;
+use super::intake::{multipart_error, read_body};
 use super::public::created_response;
 use crate::domain::Error;
 use crate::domain::media::clean_file_name;
@@ -222,22 +222,15 @@ async fn post_attachment(
 ) -> ApiResult<axum::Json<CitizenRequest>> {
     let id = parse_id(&id)?;
     crate::service::permission::require(&actor, crate::service::permission::Action::WorkRequests)?;
-    let malformed = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError(Error::TooLarge { message: "the request body is too large".into() })
-        } else {
-            ApiError::bad_request("malformed_multipart", e.body_text())
-        }
-    };
     let mut field = multipart
         .next_field()
         .await
-        .map_err(malformed)?
+        .map_err(multipart_error)?
         .filter(|f| f.name() == Some("file"))
         .ok_or_else(|| invalid("required", "file", "send one `file` part"))?;
     let name = clean_file_name(field.file_name().unwrap_or_default());
     let mut upload = state.files.begin(state.web.max_file_bytes, &state.web.allowed_types).await?;
-    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         upload.write(&chunk).await?;
     }
     let file = NewAttachment { file: upload.finish().await?, name };
