@@ -241,11 +241,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Import { file } => {
             refuse_if_running(&data_dir, "importing").await?;
-            let input =
-                BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?);
+            std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
             let (store, repos) = store::open(&app::store_dir(&data_dir), config.storage.cache_capacity_mib << 20)?;
             let s = store.clone();
-            let result = tokio::task::spawn_blocking(move || dump::import(&s, &repos, input)).await?;
+            let open = move || std::fs::File::open(&file).map(BufReader::new);
+            let result = tokio::task::spawn_blocking(move || dump::import(&s, &repos, open)).await?;
             store.close();
             let stats = result?;
             println!("imported: {}", serde_json::to_string(&stats)?);

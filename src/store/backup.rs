@@ -78,8 +78,7 @@ pub fn restore(backup_dir: &Path, data_dir: &Path, cache_capacity_bytes: u64) ->
     }
     fs::create_dir_all(data_dir).map_err(io("data directory"))?;
     let (store, repos) = super::open(&data_dir.join("store"), cache_capacity_bytes)?;
-    let input = BufReader::new(fs::File::open(&dump_path).map_err(io("backup dump"))?);
-    let result = dump::import(&store, &repos, input);
+    let result = dump::import(&store, &repos, || fs::File::open(&dump_path).map(BufReader::new));
     store.close();
     let stats = result?;
     copy_tree(&backup_dir.join("files"), &data_dir.join("files"))?;

@@ -157,11 +157,8 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
 /// Records written per transaction.
 const CHUNK: usize = 2000;
 
-/// Loads a dump into an empty store. Checks the audit chain before writing anything.
-pub fn import(store: &Store, repos: &Repos, input: impl BufRead) -> Result<DumpStats> {
-    if !repos.meta.sequences()?.is_empty() || repos.requests.iter().next().is_some() {
-        return Err(Error::conflict("store_not_empty", "import needs an empty data directory"));
-    }
+/// Reads every line of a dump, checking the header and the audit chain as it goes.
+fn scan(input: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Result<()> {
     let bad =
         |n: usize, e: String| Error::Invalid { code: "invalid_dump", field: None, message: format!("line {n}: {e}") };
     let mut lines = input.lines().enumerate();
@@ -172,8 +169,6 @@ pub fn import(store: &Store, repos: &Repos, input: impl BufRead) -> Result<DumpS
     if header.format != FORMAT || header.format_version > FORMAT_VERSION {
         return Err(bad(1, format!("unsupported format {} {}", header.format, header.format_version)));
     }
-    let mut stats = DumpStats::default();
-    let mut batch: Vec<Line> = Vec::with_capacity(CHUNK);
     let mut verifier = ChainVerifier::default();
     let mut last_audit = (0, String::new());
     for (n, line) in lines {
@@ -187,25 +182,49 @@ pub fn import(store: &Store, repos: &Repos, input: impl BufRead) -> Result<DumpS
             verifier.check(&entry).map_err(|b| bad(n + 1, b.to_string()))?;
             last_audit = (entry.seq, entry.hash);
         }
-        batch.push(parsed);
-        if batch.len() == CHUNK {
-            apply(store, repos, std::mem::take(&mut batch), &mut stats)?;
-        }
+        each(parsed).map_err(|e| match e {
+            Error::Invalid { message, .. } => bad(n + 1, message),
+            other => other,
+        })?;
     }
     verifier.finish(last_audit.0, &last_audit.1).map_err(|b| bad(0, b.to_string()))?;
-    apply(store, repos, batch, &mut stats)?;
+    Ok(())
+}
+
+/// Loads a dump into an empty store. The dump is read twice: once to check every line
+/// (format, versions, audit chain) with nothing written, then to write it, so a bad dump
+/// changes nothing. `open` gives a fresh reader of the dump each time.
+pub fn import<R: BufRead>(store: &Store, repos: &Repos, open: impl Fn() -> std::io::Result<R>) -> Result<DumpStats> {
+    if !repos.meta.sequences()?.is_empty() || repos.requests.iter().next().is_some() {
+        return Err(Error::conflict("store_not_empty", "import needs an empty data directory"));
+    }
+    let reader = || open().map_err(|e| Error::Store(format!("reading the dump: {e}")));
+    let mut checked = DumpStats::default();
+    scan(reader()?, |line| convert(vec![line], &mut checked).map(drop))?;
+    let mut stats = DumpStats::default();
+    let mut batch: Vec<Line> = Vec::with_capacity(CHUNK);
+    scan(reader()?, |line| {
+        batch.push(line);
+        if batch.len() == CHUNK {
+            write(store, repos, convert(std::mem::take(&mut batch), &mut stats)?)?;
+        }
+        Ok(())
+    })?;
+    write(store, repos, convert(batch, &mut stats)?)?;
     Ok(stats)
 }
 
-fn apply(store: &Store, repos: &Repos, batch: Vec<Line>, stats: &mut DumpStats) -> Result<()> {
-    enum Record {
-        Department(Department),
-        Category(Category),
-        Token(Vec<u8>, ApiToken),
-        Request(Box<Request>, Vec<RequestEvent>),
-        Audit(AuditEntry),
-        Sequence(String, u64),
-    }
+enum Record {
+    Department(Department),
+    Category(Category),
+    Token(Vec<u8>, ApiToken),
+    Request(Box<Request>, Vec<RequestEvent>),
+    Audit(AuditEntry),
+    Sequence(String, u64),
+}
+
+/// Lines into current-version records (older versions upgraded).
+fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
     let mut records = Vec::with_capacity(batch.len());
     for line in batch {
         records.push(match line {
@@ -238,6 +257,10 @@ fn apply(store: &Store, repos: &Repos, batch: Vec<Line>, stats: &mut DumpStats) 
             Line::Sequence { name, value } => Record::Sequence(name, value),
         });
     }
+    Ok(records)
+}
+
+fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
     let repos = repos.clone();
     store.write_blocking(move |tx| {
         for record in &records {

@@ -60,7 +60,7 @@ fn version_1_records_are_upgraded_at_start_up() {
 fn a_version_1_dump_imports_into_the_current_schema() {
     let dir = tempfile::tempdir().unwrap();
     let (store, repos) = store::open(dir.path(), 16 << 20).unwrap();
-    let stats = dump::import(&store, &repos, FIXTURE.as_bytes()).unwrap();
+    let stats = dump::import(&store, &repos, || Ok(FIXTURE.as_bytes())).unwrap();
     assert_eq!((stats.requests, stats.audit_entries, stats.categories), (3, 7, 14));
     assert_eq!(repos.requests.get(2).unwrap().unwrap().notify, Notify::Email);
     assert!(repos.requests.check_consistency().unwrap().is_empty());
@@ -81,4 +81,21 @@ fn a_store_from_a_newer_release_is_refused() {
     }
     let err = store::open(dir.path(), 16 << 20).err().unwrap();
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn a_bad_dump_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, repos) = store::open(dir.path(), 16 << 20).unwrap();
+    // Valid up to the last line, which breaks the audit chain.
+    let mut lines: Vec<&str> = FIXTURE.lines().collect();
+    let last_audit = lines.iter().rposition(|l| l.contains("\"kind\":\"audit_entry\"")).unwrap();
+    let tampered = lines[last_audit].replace("\"target\":\"", "\"target\":\"x");
+    lines[last_audit] = &tampered;
+    let text = lines.join("\n");
+    let err = dump::import(&store, &repos, || Ok(text.as_bytes())).unwrap_err();
+    assert!(err.to_string().contains("line"), "{err}");
+    assert!(repos.requests.iter().next().is_none(), "nothing imported");
+    assert!(repos.catalogue.departments().unwrap().is_empty());
+    store.close();
 }
