@@ -1,0 +1,7 @@
+//! The integration tests: real Guichet processes, real HTTP, real crashes.
+
+mod bad_input;
+mod durability;
+mod lifecycle;
+mod operations;
+mod support;
