@@ -1,15 +1,24 @@
-//! One configuration: built-in defaults < TOML file (`--config FILE`) < environment
-//! (`GUICHET_TABLE__KEY`) < command-line flags. The defaults, serialised, are the schema:
-//! every value from a file, the environment or a flag is checked against the type of the
-//! default at the same key, and every problem is reported at once.
+//! Configuration of a Guichet instance. Sources, from lowest to highest precedence: built-in
+//! defaults, the TOML file given with `--config FILE`, the environment (`GUICHET_TABLE__KEY`,
+//! e.g. `GUICHET_HTTP__BIND`), then command-line flags (`--set table.key=value`).
+//! `Config::default()`, serialised to a TOML table, is the schema: every value is checked
+//! against the type of the default at the same key. Every problem is collected, named after
+//! the source that caused it, and reported at once.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
 
 use crate::domain::media::KNOWN_TYPES;
 use crate::domain::request::is_insee_code;
+
+const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+const ENV_PREFIX: &str = "GUICHET_";
+const FALLBACK_BIND: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,18 +30,23 @@ pub struct Config {
     pub log: LogConfig,
 }
 
+/// The collectivité this instance serves. Every key is documented in `deploy/guichet.example.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InstanceConfig {
     pub name: String,
     pub kind: String,
+    /// Code officiel géographique: 5 digits, or 2A/2B and 3 digits; empty when not set.
     pub insee_code: String,
     pub siren: String,
+    /// Adds Good Friday and 26 December to public holidays.
     pub alsace_moselle: bool,
     pub contact_email: String,
     pub contact_phone: String,
     pub contact_address: String,
+    /// Means and delays of appeal printed on acknowledgements.
     pub appeal_text: String,
+    /// Creates default departments and categories on first start.
     pub seed_catalogue: bool,
 }
 
@@ -47,10 +61,9 @@ impl Default for InstanceConfig {
             contact_email: String::new(),
             contact_phone: String::new(),
             contact_address: String::new(),
-            appeal_text: "Vous pouvez former un recours gracieux auprès du maire, ou un recours contentieux devant \
-                          le tribunal administratif territorialement compétent, dans un délai de deux mois à \
-                          compter de la décision, y compris par l'application Télérecours citoyens \
-                          (www.telerecours.fr)."
+            appeal_text: "Vous pouvez former un recours gracieux auprès du maire ou un recours contentieux devant le \
+                          tribunal administratif territorialement compétent dans un délai de deux mois, y compris \
+                          par l'application Télérecours citoyens (www.telerecours.fr)."
                 .into(),
             seed_catalogue: true,
         }
@@ -61,11 +74,15 @@ impl Default for InstanceConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub bind: String,
+    /// Address citizens reach the instance at, without trailing slash; empty: derived from `bind`.
     pub public_url: String,
+    /// PEM certificate chain; with `tls_key`, Guichet serves HTTPS itself.
     pub tls_cert: String,
     pub tls_key: String,
     pub max_body_kib: u64,
+    /// Public submissions per client address and minute; 0 disables the limit.
     pub intake_rate_per_minute: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     pub shutdown_grace_seconds: u64,
 }
@@ -73,7 +90,7 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
-            bind: "127.0.0.1:8080".into(),
+            bind: FALLBACK_BIND.to_string(),
             public_url: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
@@ -104,6 +121,7 @@ pub struct AttachmentsConfig {
     pub max_file_mib: u64,
     pub max_request_mib: u64,
     pub max_files: u32,
+    /// Subset of [`KNOWN_TYPES`].
     pub allowed_types: Vec<String>,
 }
 
@@ -132,17 +150,19 @@ impl Default for LogConfig {
 }
 
 impl HttpConfig {
+    /// The listening address (`Config::load` has checked that `bind` parses).
     pub fn bind_addr(&self) -> SocketAddr {
-        self.bind.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        self.bind.parse().unwrap_or(FALLBACK_BIND)
     }
 
+    /// Certificate and key paths, when both are set.
     pub fn tls_paths(&self) -> Option<(PathBuf, PathBuf)> {
         (!self.tls_cert.is_empty() && !self.tls_key.is_empty())
             .then(|| (PathBuf::from(&self.tls_cert), PathBuf::from(&self.tls_key)))
     }
 
     pub fn max_body_bytes(&self) -> u64 {
-        self.max_body_kib * 1024
+        self.max_body_kib.saturating_mul(1 << 10)
     }
 }
 
@@ -154,11 +174,11 @@ impl StorageConfig {
 
 impl AttachmentsConfig {
     pub fn max_file_bytes(&self) -> u64 {
-        self.max_file_mib << 20
+        self.max_file_mib.saturating_mul(1 << 20)
     }
 
     pub fn max_request_bytes(&self) -> u64 {
-        self.max_request_mib << 20
+        self.max_request_mib.saturating_mul(1 << 20)
     }
 }
 
@@ -169,199 +189,322 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// The URL citizens and agents reach this instance at.
+    /// The URL citizens and agents reach this instance at, without trailing slash: `public_url`
+    /// when set, else derived from the address actually bound (a wildcard address such as
+    /// 0.0.0.0 is replaced by loopback, since links to it lead nowhere).
     pub fn public_url(&self, bound: SocketAddr) -> String {
-        if self.http.public_url.is_empty() {
-            let scheme = if self.http.tls_paths().is_some() { "https" } else { "http" };
-            format!("{scheme}://{bound}")
-        } else {
-            self.http.public_url.trim_end_matches('/').to_owned()
+        let url = self.http.public_url.strip_suffix('/').unwrap_or(&self.http.public_url);
+        if !url.is_empty() {
+            return url.to_owned();
+        }
+        let scheme = if self.http.tls_paths().is_some() { "https" } else { "http" };
+        let mut addr = bound;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+        }
+        format!("{scheme}://{addr}")
+    }
+
+    /// Parses "table.key=value" from a `--set` flag.
+    pub fn parse_override(s: &str) -> Result<(String, String), String> {
+        let expected = || format!("--set {s}: expected table.key=value, such as http.bind=0.0.0.0:8080");
+        let (key, value) = s.split_once('=').ok_or_else(expected)?;
+        let key = key.trim();
+        match key.split_once('.') {
+            Some((table, name)) if !table.is_empty() && !name.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => Err(expected()),
         }
     }
 
-    /// Parses `table.key=value` from a `--set` flag.
-    pub fn parse_override(s: &str) -> Result<(String, String), String> {
-        let (key, value) = s.split_once('=').ok_or_else(|| format!("--set {s}: expected table.key=value"))?;
-        Ok((key.trim().to_owned(), value.to_owned()))
-    }
-
-    /// `file`: (name, contents) already read; `env`: the process environment; `overrides`:
-    /// command-line (dotted key, value) pairs.
+    /// `file`: optional (path, contents) already read by the caller (a read error is reported by the caller);
+    /// `env`: iterator of environment (name, value); `overrides`: CLI (dotted key, value).
     pub fn load(
         file: Option<(&str, &str)>,
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &[(String, String)],
     ) -> Result<Config, ConfigError> {
-        let mut problems = Vec::new();
-        let mut table = schema();
+        let mut loader = Loader::new();
         if let Some((name, text)) = file {
-            match toml::from_str::<toml::Table>(text) {
-                Ok(from_file) => merge_file(&mut table, &from_file, name, &mut problems),
-                Err(e) => problems.push(format!("file {name}: {}", e.message())),
-            }
+            loader.merge_file(name, text);
         }
-        let mut env: Vec<(String, String)> =
-            env.into_iter().filter(|(k, _)| k.starts_with("GUICHET_") && k.contains("__")).collect();
-        env.sort();
-        for (name, value) in env {
-            let path = name["GUICHET_".len()..].to_ascii_lowercase();
-            let Some((section, key)) = path.split_once("__") else { continue };
-            set_string(&mut table, section, key, &value, &format!("environment {name}"), &mut problems);
-        }
+        loader.apply_env(env);
         for (dotted, value) in overrides {
-            let source = format!("flag {dotted}");
+            let source = format!("flag --set {dotted}");
             match dotted.split_once('.') {
-                Some((section, key)) => set_string(&mut table, section, key, value, &source, &mut problems),
-                None => problems.push(format!("{source}: expected table.key")),
+                Some((table, key)) if !table.is_empty() && !key.is_empty() => {
+                    loader.set_text(&source, table.trim(), key.trim(), value);
+                }
+                _ => loader.problems.push(format!("{source}: expected table.key, such as http.bind")),
             }
         }
-        let config = match Config::deserialize(toml::Value::Table(table)) {
+        let Loader { merged, origins, mut problems, .. } = loader;
+        let mut config = match Value::Table(merged).try_into::<Config>() {
             Ok(config) => config,
             Err(e) => {
-                problems.push(e.to_string());
+                problems.push(format!("configuration: {}", e.message()));
                 return Err(ConfigError { problems });
             }
         };
-        config.validate(&mut problems);
-        if problems.is_empty() { Ok(config) } else { Err(ConfigError { problems }) }
+        if let Some(url) = config.http.public_url.strip_suffix('/') {
+            config.http.public_url = url.to_owned();
+        }
+        let mut checks = Checks { origins, problems };
+        checks.run(&config);
+        if checks.problems.is_empty() { Ok(config) } else { Err(ConfigError { problems: checks.problems }) }
+    }
+}
+
+/// Merges the sources into the schema, remembering which source set each key.
+struct Loader {
+    defaults: Table,
+    merged: Table,
+    /// "table.key" → source that last set it.
+    origins: BTreeMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Loader {
+    fn new() -> Self {
+        let defaults = Table::try_from(Config::default()).unwrap_or_default();
+        Loader { merged: defaults.clone(), defaults, origins: BTreeMap::new(), problems: Vec::new() }
     }
 
-    fn validate(&self, problems: &mut Vec<String>) {
-        let mut bad = |key: &str, why: &str| problems.push(format!("{key}: {why}"));
-        let i = &self.instance;
-        if i.name.trim().is_empty() {
-            bad("[instance] name", "must not be empty");
+    fn merge_file(&mut self, name: &str, text: &str) {
+        let source = format!("file {name}");
+        let file = match text.parse::<Table>() {
+            Ok(file) => file,
+            Err(e) => return self.problems.push(format!("{source}: {}", syntax_error(text, &e))),
+        };
+        for (table, values) in file {
+            if !self.defaults.contains_key(&table) {
+                self.default_of(&source, &table, "");
+                continue;
+            }
+            let Value::Table(values) = values else {
+                let found = values.type_str();
+                self.problems.push(format!("{source}: {table}: expected a table [{table}], found {found}"));
+                continue;
+            };
+            for (key, value) in values {
+                if let Some(default) = self.default_of(&source, &table, &key) {
+                    self.apply(&source, &table, &key, &default, value);
+                }
+            }
         }
-        if i.kind != "commune" && i.kind != "epci" {
-            bad("[instance] kind", "is commune or epci");
+    }
+
+    fn apply_env(&mut self, env: impl IntoIterator<Item = (String, String)>) {
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.strip_prefix(ENV_PREFIX).is_some_and(|rest| rest.contains("__")))
+            .collect();
+        vars.sort();
+        for (name, value) in vars {
+            let path = name.strip_prefix(ENV_PREFIX).unwrap_or_default().to_ascii_lowercase();
+            if let Some((table, key)) = path.split_once("__") {
+                self.set_text(&format!("environment {name}"), table, key, &value);
+            }
         }
-        if !(i.insee_code.is_empty() || is_insee_code(&i.insee_code)) {
-            bad("[instance] insee_code", "is 5 characters (digits, or 2A/2B and 3 digits)");
+    }
+
+    /// Sets a value given as text, parsed according to the type of the default.
+    fn set_text(&mut self, source: &str, table: &str, key: &str, text: &str) {
+        let Some(default) = self.default_of(source, table, key) else { return };
+        let want = want(&default);
+        match parse_text(&default, text) {
+            Some(value) => self.apply(source, table, key, &default, value),
+            None => self.problems.push(format!("{source}: [{table}] {key}: expected {want}, found {text:?}")),
         }
-        if !(i.siren.is_empty() || (i.siren.len() == 9 && i.siren.bytes().all(|b| b.is_ascii_digit()))) {
-            bad("[instance] siren", "is 9 digits");
+    }
+
+    /// The default at `[table] key`, or records that the table or the key is unknown.
+    fn default_of(&mut self, source: &str, table: &str, key: &str) -> Option<Value> {
+        let Some(known) = self.defaults.get(table).and_then(Value::as_table) else {
+            let hint = suggestion(table, self.defaults.keys());
+            self.problems.push(format!("{source}: unknown table [{table}]{hint}"));
+            return None;
+        };
+        if let Some(default) = known.get(key) {
+            return Some(default.clone());
         }
-        let h = &self.http;
-        if h.bind.parse::<SocketAddr>().is_err() {
-            bad("[http] bind", &format!("{:?} is not an address such as 127.0.0.1:8080", h.bind));
+        let hint = suggestion(key, known.keys());
+        self.problems.push(format!("{source}: [{table}] {key}: unknown key{hint}"));
+        None
+    }
+
+    /// Stores `value` if it has the default's type and fits the field.
+    fn apply(&mut self, source: &str, table: &str, key: &str, default: &Value, value: Value) {
+        if std::mem::discriminant(default) != std::mem::discriminant(&value) {
+            let found = match &value {
+                Value::Table(_) | Value::Array(_) => value.type_str().to_owned(),
+                scalar => format!("{} {scalar}", scalar.type_str()),
+            };
+            return self.problems.push(format!("{source}: [{table}] {key}: expected {}, found {found}", want(default)));
         }
-        if !(h.public_url.is_empty() || h.public_url.starts_with("http://") || h.public_url.starts_with("https://")) {
-            bad("[http] public_url", "starts with http:// or https://");
+        // The schema knows "integer" and "array", not u32 or Vec<String>: try the value alone
+        // on the defaults so that a range or element error is reported at its key.
+        let mut trial = self.defaults.clone();
+        if let Some(Value::Table(t)) = trial.get_mut(table) {
+            t.insert(key.to_owned(), value.clone());
         }
+        if let Err(e) = Value::Table(trial).try_into::<Config>() {
+            let why = match &value {
+                Value::Integer(n) if *n < 0 => format!("{n} is negative, expected zero or more"),
+                Value::Integer(n) => format!("{n} is too large"),
+                Value::Array(_) => format!("expected {}", want(default)),
+                _ => e.message().to_owned(),
+            };
+            return self.problems.push(format!("{source}: [{table}] {key}: {why}"));
+        }
+        if let Some(Value::Table(t)) = self.merged.get_mut(table) {
+            t.insert(key.to_owned(), value);
+        }
+        self.origins.insert(format!("{table}.{key}"), source.to_owned());
+    }
+}
+
+/// Parses text from the environment or a flag as the type of `default`.
+fn parse_text(default: &Value, text: &str) -> Option<Value> {
+    match default {
+        Value::String(_) => Some(Value::String(text.to_owned())),
+        Value::Integer(_) => text.trim().parse::<i64>().ok().map(Value::Integer),
+        Value::Boolean(_) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(Value::Boolean(true)),
+            "false" | "0" | "no" => Some(Value::Boolean(false)),
+            _ => None,
+        },
+        Value::Array(_) => Some(Value::Array(
+            text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+        )),
+        _ => None,
+    }
+}
+
+/// What a value of the same type as `default` looks like, for messages.
+fn want(default: &Value) -> &'static str {
+    match default {
+        Value::String(_) => "text (in double quotes in the file)",
+        Value::Integer(_) => "a whole number",
+        Value::Boolean(_) => "true or false (yes/no or 1/0 in the environment and flags)",
+        Value::Array(_) => "a list of texts, such as [\"a\", \"b\"] (a, b in the environment and flags)",
+        other => other.type_str(),
+    }
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
+/// " (did you mean `x`?)" for the closest known name, if close enough.
+fn suggestion<'a>(name: &str, known: impl IntoIterator<Item = &'a String>) -> String {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| format!(" (did you mean {k}?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Semantic validation, each problem attributed to the source of the key concerned.
+struct Checks {
+    origins: BTreeMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Checks {
+    /// Records a problem at `path` ("table.key"), named after the source that set the key.
+    fn fail(&mut self, path: &str, why: impl Display) {
+        let origin = self.origins.get(path).map_or("default", String::as_str);
+        let (table, key) = path.split_once('.').unwrap_or((path, ""));
+        self.problems.push(format!("{origin}: [{table}] {key}: {why}"));
+    }
+
+    fn require(&mut self, ok: bool, path: &str, why: impl Display) {
+        if !ok {
+            self.fail(path, why);
+        }
+    }
+
+    fn run(&mut self, c: &Config) {
+        let i = &c.instance;
+        self.require(!i.name.trim().is_empty(), "instance.name", "must not be empty");
+        self.require(["commune", "epci"].contains(&i.kind.as_str()), "instance.kind", "must be commune or epci");
+        let why = format!("{:?} is not 5 digits, or 2A/2B and 3 digits", i.insee_code);
+        self.require(i.insee_code.is_empty() || is_insee_code(&i.insee_code), "instance.insee_code", why);
+        let siren_ok = i.siren.is_empty() || (i.siren.len() == 9 && i.siren.bytes().all(|b| b.is_ascii_digit()));
+        self.require(siren_ok, "instance.siren", format!("{:?} is not 9 digits", i.siren));
+
+        let h = &c.http;
+        let why = format!("{:?} is not an IP address and port, such as 127.0.0.1:8080 or [::]:8080", h.bind);
+        self.require(h.bind.parse::<SocketAddr>().is_ok(), "http.bind", why);
+        let why = format!("{:?} is not an address such as https://guichet.example.fr", h.public_url);
+        self.require(h.public_url.is_empty() || is_http_url(&h.public_url), "http.public_url", why);
         match (h.tls_cert.is_empty(), h.tls_key.is_empty()) {
             (true, true) => {}
             (false, false) => {
-                for (key, path) in [("[http] tls_cert", &h.tls_cert), ("[http] tls_key", &h.tls_key)] {
-                    if !std::path::Path::new(path).is_file() {
-                        bad(key, &format!("{path} does not exist"));
-                    }
+                for (path, file) in [("http.tls_cert", &h.tls_cert), ("http.tls_key", &h.tls_key)] {
+                    self.require(Path::new(file).is_file(), path, format!("file {file} does not exist"));
                 }
             }
-            _ => bad("[http] tls_cert", "tls_cert and tls_key are set together"),
+            (false, true) => self.fail("http.tls_cert", "is set but tls_key is empty: set both, or neither"),
+            (true, false) => self.fail("http.tls_key", "is set but tls_cert is empty: set both, or neither"),
         }
-        if h.max_body_kib == 0 {
-            bad("[http] max_body_kib", "must be at least 1");
-        }
-        if self.storage.data_dir.trim().is_empty() {
-            bad("[storage] data_dir", "must not be empty");
-        }
-        if self.storage.cache_capacity_mib < 8 {
-            bad("[storage] cache_capacity_mib", "must be at least 8");
-        }
-        let a = &self.attachments;
-        if a.max_file_mib == 0 {
-            bad("[attachments] max_file_mib", "must be at least 1");
-        }
+        self.require(h.max_body_kib >= 1, "http.max_body_kib", "must be at least 1");
+
+        let s = &c.storage;
+        self.require(!s.data_dir.trim().is_empty(), "storage.data_dir", "must not be empty");
+        self.require(s.cache_capacity_mib >= 8, "storage.cache_capacity_mib", "must be at least 8");
+
+        let a = &c.attachments;
+        self.require(a.max_file_mib >= 1, "attachments.max_file_mib", "must be at least 1");
         if a.max_request_mib < a.max_file_mib {
-            bad("[attachments] max_request_mib", "must be at least max_file_mib");
+            // Blame the key the administrator changed.
+            let request_set = self.origins.contains_key("attachments.max_request_mib");
+            let path = if request_set { "attachments.max_request_mib" } else { "attachments.max_file_mib" };
+            let (request, file) = (a.max_request_mib, a.max_file_mib);
+            self.fail(path, format!("max_request_mib ({request}) must be at least max_file_mib ({file})"));
         }
-        if a.max_files == 0 {
-            bad("[attachments] max_files", "must be at least 1");
-        }
+        self.require(a.max_files >= 1, "attachments.max_files", "must be at least 1");
         for t in &a.allowed_types {
-            if !KNOWN_TYPES.contains(&t.as_str()) {
-                bad("[attachments] allowed_types", &format!("{t} is not one of {}", KNOWN_TYPES.join(", ")));
-            }
+            let why = format!("{t:?} is not one of {}", KNOWN_TYPES.join(", "));
+            self.require(KNOWN_TYPES.contains(&t.as_str()), "attachments.allowed_types", why);
         }
-        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
-            bad("[log] level", "is error, warn, info, debug or trace");
-        }
-        if self.log.format != "text" && self.log.format != "json" {
-            bad("[log] format", "is text or json");
-        }
+
+        let l = &c.log;
+        self.require(LOG_LEVELS.contains(&l.level.as_str()), "log.level", "must be error, warn, info, debug or trace");
+        self.require(["text", "json"].contains(&l.format.as_str()), "log.format", "must be text or json");
     }
 }
 
-/// The defaults as a TOML table: the schema every source is checked against.
-fn schema() -> toml::Table {
-    match toml::Value::try_from(Config::default()) {
-        Ok(toml::Value::Table(t)) => t,
-        _ => toml::Table::new(),
-    }
-}
-
-fn same_type(a: &toml::Value, b: &toml::Value) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-fn merge_file(schema: &mut toml::Table, file: &toml::Table, name: &str, problems: &mut Vec<String>) {
-    for (section, values) in file {
-        let Some(toml::Value::Table(target)) = schema.get_mut(section) else {
-            problems.push(format!("file {name}: unknown table [{section}]"));
-            continue;
-        };
-        let toml::Value::Table(values) = values else {
-            problems.push(format!("file {name}: {section} must be a table"));
-            continue;
-        };
-        for (key, value) in values {
-            match target.get_mut(key) {
-                None => problems.push(format!("file {name}: [{section}] {key}: unknown key")),
-                Some(default) if !same_type(default, value) => problems.push(format!(
-                    "file {name}: [{section}] {key}: expected {}, found {}",
-                    default.type_str(),
-                    value.type_str()
-                )),
-                Some(slot) => *slot = value.clone(),
-            }
-        }
-    }
-}
-
-/// Sets a value given as text, parsed according to the type of the default.
-fn set_string(
-    schema: &mut toml::Table,
-    section: &str,
-    key: &str,
-    text: &str,
-    source: &str,
-    problems: &mut Vec<String>,
-) {
-    let Some(slot) = schema.get_mut(section).and_then(|t| t.as_table_mut()).and_then(|t| t.get_mut(key)) else {
-        problems.push(format!("{source}: unknown key [{section}] {key}"));
-        return;
-    };
-    let parsed = match slot {
-        toml::Value::String(_) => Some(toml::Value::String(text.to_owned())),
-        toml::Value::Integer(_) => text.trim().parse::<i64>().ok().filter(|v| *v >= 0).map(toml::Value::Integer),
-        toml::Value::Boolean(_) => match text.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Some(toml::Value::Boolean(true)),
-            "false" | "0" | "no" | "off" => Some(toml::Value::Boolean(false)),
-            _ => None,
-        },
-        toml::Value::Array(_) => Some(toml::Value::Array(
-            text.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.to_owned()))
-                .collect(),
-        )),
-        _ => None,
-    };
-    match parsed {
-        Some(value) => *slot = value,
-        None => problems.push(format!("{source}: [{section}] {key}: expected {}, found {text:?}", slot.type_str())),
-    }
+/// `http://` or `https://`, then a host (and maybe a path) without spaces or trailing slash.
+fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.ends_with('/') && !r.contains(char::is_whitespace))
 }
 
 #[cfg(test)]

@@ -103,7 +103,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         overrides.push(Config::parse_override(s).map_err(anyhow::Error::msg)?);
     }
     let file = file.as_ref().map(|(p, t)| (p.as_str(), t.as_str()));
-    Ok(Config::load(file, std::env::vars(), &overrides)?)
+    // Variables that are not valid UTF-8 cannot be Guichet settings: skip them instead of panicking.
+    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    Ok(Config::load(file, env, &overrides)?)
 }
 
 fn init_logging(config: &Config) {

@@ -19,6 +19,8 @@ pub mod migrate;
 pub mod requests;
 pub mod tokens;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -58,10 +60,16 @@ impl From<Error> for TxError {
 
 pub type TxResult<T> = std::result::Result<T, TxError>;
 
-/// The view of a write transaction.
+/// The view of one write. Its changes go to a private overlay first: they reach the shared
+/// transaction only if the write succeeds, so a write that fails leaves no trace even though
+/// it shares a sled transaction with the writes around it.
 pub struct Tx<'a> {
     trees: &'a [TransactionalTree],
+    overlay: RefCell<Overlay>,
 }
+
+/// Pending changes of one write: (tree, key) → new value, or `None` for a removal.
+type Overlay = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
 
 impl Tx<'_> {
     fn tree(&self, id: TreeId) -> TxResult<&TransactionalTree> {
@@ -69,16 +77,32 @@ impl Tx<'_> {
     }
 
     pub fn get(&self, tree: TreeId, key: &[u8]) -> TxResult<Option<sled::IVec>> {
+        if let Some(pending) = self.overlay.borrow().get(&(tree.0, key.to_vec())) {
+            return Ok(pending.as_deref().map(sled::IVec::from));
+        }
         Ok(self.tree(tree)?.get(key)?)
     }
 
     pub fn insert(&self, tree: TreeId, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.tree(tree)?.insert(key, value)?;
+        self.tree(tree)?;
+        self.overlay.borrow_mut().insert((tree.0, key.to_vec()), Some(value.to_vec()));
         Ok(())
     }
 
     pub fn remove(&self, tree: TreeId, key: &[u8]) -> TxResult<()> {
-        self.tree(tree)?.remove(key)?;
+        self.tree(tree)?;
+        self.overlay.borrow_mut().insert((tree.0, key.to_vec()), None);
+        Ok(())
+    }
+
+    /// Moves the overlay into the shared transaction.
+    fn merge(self) -> std::result::Result<(), UnabortableTransactionError> {
+        for ((tree, key), value) in self.overlay.into_inner() {
+            match value {
+                Some(value) => self.trees[tree].insert(key, value)?,
+                None => self.trees[tree].remove(key)?,
+            };
+        }
         Ok(())
     }
 }
@@ -101,6 +125,8 @@ impl StoreBuilder {
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
             .mode(sled::Mode::HighThroughput)
+            // The flusher thread below makes writes durable; sled's own timer would only add flushes.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
@@ -144,7 +170,19 @@ impl StoreBuilder {
 }
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(&[sled::Tree]) -> Option<Completion> + Send>;
+/// Runs one write inside the batch's transaction. A failed write answers its caller at once
+/// and returns `None`; a successful one returns what to do once the batch is durable.
+type Job = Box<dyn FnOnce(&BatchView<'_>) -> Option<Completion> + Send>;
+
+/// The shared transaction of a batch, and whether a write broke it half-way.
+struct BatchView<'a> {
+    trees: &'a [TransactionalTree],
+    broken: std::cell::Cell<bool>,
+}
+
+/// Writes applied in one sled transaction: counters, sequences and the audit head that many
+/// writes touch are then written once per batch instead of once per write.
+const MAX_BATCH: usize = 256;
 
 enum Message {
     Write(Job),
@@ -152,33 +190,78 @@ enum Message {
     Exclusive(Box<dyn FnOnce() + Send>),
 }
 
-/// Applies writes one after the other, handing each batch to the flusher.
+/// Applies writes in batches, one sled transaction each, handing them to the flusher.
 fn apply_loop(trees: &[sled::Tree], jobs: &mpsc::Receiver<Message>, flusher: &mpsc::Sender<Vec<Completion>>) {
-    while let Ok(first) = jobs.recv() {
-        let mut pending = Some(first);
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(message) => message,
+            None => match jobs.recv() {
+                Ok(message) => message,
+                Err(_) => return,
+            },
+        };
         let mut batch = Vec::new();
-        while let Some(message) = pending.take() {
-            match message {
-                Message::Write(job) => batch.extend(job(trees)),
-                Message::Exclusive(run) => {
-                    // Make everything before it durable, then run with writes held back.
-                    let (done_tx, done_rx) = mpsc::channel();
-                    batch.push(Box::new(move |_| {
-                        let _ = done_tx.send(());
-                    }));
-                    if flusher.send(std::mem::take(&mut batch)).is_err() {
-                        return;
-                    }
-                    let _ = done_rx.recv();
-                    run();
-                }
-            }
-            if batch.len() < 1024 {
-                pending = jobs.try_recv().ok();
+        let mut exclusive = None;
+        match first {
+            Message::Write(job) => batch.push(job),
+            Message::Exclusive(run) => exclusive = Some(run),
+        }
+        while exclusive.is_none() && batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(Message::Write(job)) => batch.push(job),
+                Ok(Message::Exclusive(run)) => exclusive = Some(run),
+                Err(_) => break,
             }
         }
-        if !batch.is_empty() && flusher.send(batch).is_err() {
-            return;
+        if !batch.is_empty() {
+            let completions = apply_batch(trees, batch);
+            if flusher.send(completions).is_err() {
+                return;
+            }
+        }
+        if let Some(run) = exclusive {
+            // Make everything before it durable, then run with writes held back.
+            let (done_tx, done_rx) = mpsc::channel();
+            let marker: Completion = Box::new(move |_| {
+                let _ = done_tx.send(());
+            });
+            if flusher.send(vec![marker]).is_err() {
+                return;
+            }
+            let _ = done_rx.recv();
+            run();
+        }
+        next = jobs.try_recv().ok();
+    }
+}
+
+/// Runs a batch of writes in one transaction. With a single applier thread nothing else
+/// writes, so sled never has to retry; if it did, the jobs (already consumed) fail cleanly.
+fn apply_batch(trees: &[sled::Tree], batch: Vec<Job>) -> Vec<Completion> {
+    let jobs = RefCell::new(Some(batch));
+    let outcome = trees.transaction(|view| {
+        let Some(batch) = jobs.borrow_mut().take() else {
+            return Err(ConflictableTransactionError::Abort(()));
+        };
+        let batch_view = BatchView { trees: view, broken: std::cell::Cell::new(false) };
+        let completions = batch.into_iter().filter_map(|job| job(&batch_view)).collect::<Vec<_>>();
+        if batch_view.broken.get() {
+            return Err(ConflictableTransactionError::Abort(()));
+        }
+        Ok(completions)
+    });
+    match outcome {
+        Ok(completions) => completions,
+        Err(e) => {
+            // The completions of the batch were dropped unanswered: their writers are told
+            // the write failed, and none of it was committed.
+            let message = match e {
+                TransactionError::Abort(()) => "a write failed half-way or was retried".to_owned(),
+                TransactionError::Storage(e) => e.to_string(),
+            };
+            tracing::error!(error = %message, "batch of writes not committed");
+            Vec::new()
         }
     }
 }
@@ -189,10 +272,16 @@ fn flush_loop(db: &sled::Db, db_file: &File, batches: &mpsc::Receiver<Vec<Comple
         while let Ok(more) = batches.try_recv() {
             completions.extend(more);
         }
-        let result = db
-            .flush()
-            .map_err(store_error)
-            .and_then(|_| db_file.sync_data().map_err(|e| Error::Store(format!("fsync: {e}"))));
+        let started = std::time::Instant::now();
+        let flushed = db.flush().map_err(store_error);
+        let flush_time = started.elapsed();
+        let result = flushed.and_then(|_| db_file.sync_data().map_err(|e| Error::Store(format!("fsync: {e}"))));
+        tracing::debug!(
+            writes = completions.len(),
+            flush_us = flush_time.as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
         if let Err(e) = &result {
             tracing::error!(error = %e, "store flush failed");
         }
@@ -226,21 +315,25 @@ impl Store {
         T: Send + 'static,
         F: Fn(&Tx<'_>) -> TxResult<T> + Send + 'static,
     {
-        let job: Job = Box::new(move |trees: &[sled::Tree]| {
-            let outcome = trees.transaction(|view| {
-                write(&Tx { trees: view }).map_err(|e| match e {
-                    TxError::Sled(e) => ConflictableTransactionError::from(e),
-                    TxError::App(e) => ConflictableTransactionError::Abort(e),
-                })
-            });
+        let job: Job = Box::new(move |batch: &BatchView<'_>| {
+            let tx = Tx { trees: batch.trees, overlay: RefCell::new(BTreeMap::new()) };
+            let outcome = match write(&tx) {
+                Ok(value) => tx.merge().map(|()| value).map_err(|e| {
+                    // Part of this write may be in the shared transaction: the batch must not commit.
+                    batch.broken.set(true);
+                    match e {
+                        UnabortableTransactionError::Storage(e) => store_error(e),
+                        UnabortableTransactionError::Conflict => Error::Store("write conflict".into()),
+                    }
+                }),
+                Err(TxError::App(e)) => Err(e),
+                Err(TxError::Sled(UnabortableTransactionError::Storage(e))) => Err(store_error(e)),
+                Err(TxError::Sled(UnabortableTransactionError::Conflict)) => Err(Error::Store("write conflict".into())),
+            };
             match outcome {
                 Ok(value) => Some(Box::new(move |flushed: Result<()>| answer(flushed.map(|()| value))) as Completion),
-                Err(TransactionError::Abort(e)) => {
+                Err(e) => {
                     answer(Err(e));
-                    None
-                }
-                Err(TransactionError::Storage(e)) => {
-                    answer(Err(store_error(e)));
                     None
                 }
             }

@@ -46,9 +46,21 @@ impl Rng {
 }
 
 const STREETS: &[&str] = &[
-    "rue Victor Hugo", "rue de la République", "avenue Jean Jaurès", "impasse des Lilas", "place de la Mairie",
-    "rue Pasteur", "chemin des Vignes", "rue du Moulin", "allée des Tilleuls", "boulevard Gambetta",
-    "rue de l'Église", "route de Strasbourg", "rue des Écoles", "quai de la Loire", "rue Jean Moulin",
+    "rue Victor Hugo",
+    "rue de la République",
+    "avenue Jean Jaurès",
+    "impasse des Lilas",
+    "place de la Mairie",
+    "rue Pasteur",
+    "chemin des Vignes",
+    "rue du Moulin",
+    "allée des Tilleuls",
+    "boulevard Gambetta",
+    "rue de l'Église",
+    "route de Strasbourg",
+    "rue des Écoles",
+    "quai de la Loire",
+    "rue Jean Moulin",
 ];
 const TOWNS: &[(&str, f64, f64)] = &[
     ("67000 Strasbourg", 48.5734, 7.7521),
@@ -58,7 +70,8 @@ const TOWNS: &[(&str, f64, f64)] = &[
     ("35000 Rennes", 48.1173, -1.6778),
 ];
 const GIVEN: &[&str] = &["Marie", "Jean", "Camille", "Nicolas", "Sophie", "Karim", "Léa", "Thomas", "Inès", "Michel"];
-const FAMILY: &[&str] = &["Martin", "Bernard", "Dubois", "Durand", "Lefebvre", "Moreau", "Laurent", "Garcia", "Roux", "Petit"];
+const FAMILY: &[&str] =
+    &["Martin", "Bernard", "Dubois", "Durand", "Lefebvre", "Moreau", "Laurent", "Garcia", "Roux", "Petit"];
 const TEXTS: &[&str] = &[
     "Signalé par un riverain ce matin.",
     "Le problème dure depuis plusieurs jours, merci d'intervenir.",
@@ -105,8 +118,16 @@ fn input(rng: &mut Rng, category: &Category) -> NewRequest {
     let address = format!("{} {}, {town}", 1 + rng.below(120), rng.pick(STREETS));
     let contact = Contact {
         name: format!("{given} {family}"),
-        email: if rng.chance(70) { format!("{}.{}@example.fr", given.to_lowercase(), family.to_lowercase()) } else { String::new() },
-        phone: if rng.chance(50) { format!("06 {:02} {:02} {:02} {:02}", rng.below(100), rng.below(100), rng.below(100), rng.below(100)) } else { String::new() },
+        email: if rng.chance(70) {
+            format!("{}.{}@example.fr", given.to_lowercase(), family.to_lowercase())
+        } else {
+            String::new()
+        },
+        phone: if rng.chance(50) {
+            format!("06 {:02} {:02} {:02} {:02}", rng.below(100), rng.below(100), rng.below(100), rng.below(100))
+        } else {
+            String::new()
+        },
         postal_address: address.clone(),
     };
     let jitter = |rng: &mut Rng| (rng.below(2000) as f64 - 1000.0) / 20_000.0;
@@ -115,7 +136,12 @@ fn input(rng: &mut Rng, category: &Category) -> NewRequest {
         subject: category.name.clone(),
         description: format!("{} {}", category.description, rng.pick(TEXTS)),
         contact,
-        location: Some(Location { lat: Some(lat + jitter(rng)), lon: Some(lon + jitter(rng)), address, insee_code: String::new() }),
+        location: Some(Location {
+            lat: Some(lat + jitter(rng)),
+            lon: Some(lon + jitter(rng)),
+            address,
+            insee_code: String::new(),
+        }),
         notify: None,
     }
 }
@@ -195,13 +221,15 @@ pub fn generate(count: u64, seed: u64, now: Timestamp, out: impl Write) -> anyho
             recorded_by,
             &calendar,
         );
-        let mut events = vec![RequestEvent { seq: 1, at: received, actor: Actor::citizen(), change: Change::Created { channel } }];
+        let mut events =
+            vec![RequestEvent { seq: 1, at: received, actor: Actor::citizen(), change: Change::Created { channel } }];
         let age_days = offset / 86_400;
         let mut at = received;
         for &status in path(&mut rng, age_days) {
             let step = SignedDuration::from_secs(3600 + rng.below((offset as u64 / 4).max(3601)) as i64);
             at = (at + step).min(now);
-            let reason = (status == Status::Rejected).then(|| "Ne relève pas de la compétence de la commune.".to_owned());
+            let reason =
+                (status == Status::Rejected).then(|| "Ne relève pas de la compétence de la commune.".to_owned());
             let change = request.change_status(status, reason, at, &calendar)?;
             events.push(RequestEvent { seq: events.len() as u32 + 1, at, actor: agent.clone(), change });
             if status == Status::InProgress && rng.chance(40) {

@@ -32,6 +32,15 @@ enum Command {
     },
     /// Generate, import, serve, and measure.
     Run(measure::RunArgs),
+    /// Durable intake against a running server (started with `http.intake_rate_per_minute=0`).
+    Intake {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +54,18 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(measure::run(args))
+        }
+        Command::Intake { url, clients, seconds } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+            let (rate, stats) =
+                runtime.block_on(measure::intake(&http, &format!("{url}/api/v1/requests"), clients, seconds))?;
+            println!(
+                "durable intake: {rate:.0} requests/s with {clients} clients (p50 {:.2} ms, p99 {:.2} ms)",
+                stats.at(0.5),
+                stats.at(0.99)
+            );
+            Ok(())
         }
     }
 }

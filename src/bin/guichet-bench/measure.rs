@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -47,10 +48,10 @@ impl Drop for Server {
 }
 
 /// Percentiles of durations in milliseconds.
-struct Stats(Vec<f64>);
+pub struct Stats(Vec<f64>);
 
 impl Stats {
-    fn at(&self, q: f64) -> f64 {
+    pub fn at(&self, q: f64) -> f64 {
         let mut v = self.0.clone();
         v.sort_by(f64::total_cmp);
         v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0)
@@ -88,7 +89,12 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-async fn timed_gets(http: &reqwest::Client, token: &str, urls: &[String], iterations: usize) -> anyhow::Result<(Stats, Stats)> {
+async fn timed_gets(
+    http: &reqwest::Client,
+    token: &str,
+    urls: &[String],
+    iterations: usize,
+) -> anyhow::Result<(Stats, Stats)> {
     let (mut server, mut client) = (Vec::new(), Vec::new());
     for (i, url) in urls.iter().cycle().take(iterations + 200).enumerate() {
         let started = Instant::now();
@@ -124,7 +130,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     report.push(format!("generation: {:.1} s", started.elapsed().as_secs_f64()));
 
     let started = Instant::now();
-    let out = Command::new(&guichet).args(["import", dump.to_str().unwrap_or_default(), "--data-dir"]).arg(&data).env("GUICHET_LOG", "warn").output()?;
+    let out = Command::new(&guichet)
+        .args(["import", dump.to_str().unwrap_or_default(), "--data-dir"])
+        .arg(&data)
+        .env("GUICHET_LOG", "warn")
+        .output()?;
     if !out.status.success() {
         bail!("import failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -195,12 +205,43 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let disk = dir_size(&data);
 
     // Durable intake: each 201 comes after the group flush and fsync.
-    let stop = Arc::new(AtomicBool::new(false));
     let url = format!("{}/api/v1/requests", server.url);
+    let (rate, intake) = intake(&http, &url, args.clients, args.intake_seconds).await?;
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    let _ = server.child.wait();
+
+    println!("# guichet-bench run\n");
+    for line in &report {
+        println!("- {line}");
+    }
+    println!("- cold start: {cold_start:.2} s (target ≤ 2 s)");
+    println!("- idle memory: {idle:.1} MiB (target ≤ 100 MB)");
+    println!(
+        "- size on disk: {:.1} MiB ({:.0} bytes per request)",
+        disk as f64 / 1048576.0,
+        disk as f64 / args.requests.max(1) as f64
+    );
+    println!(
+        "- durable intake: {rate:.0} requests/s with {} clients (p50 {:.2} ms, p99 {:.2} ms; target ≥ 5,000/s)",
+        args.clients,
+        intake.at(0.5),
+        intake.at(0.99)
+    );
+    println!("\n| query | server p50 (ms) | server p99 (ms) | server max (ms) | client p99 (ms) | target |");
+    println!("|---|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+/// Concurrent clients posting requests for `seconds`; returns requests/s and latencies.
+pub async fn intake(http: &reqwest::Client, url: &str, clients: usize, seconds: u64) -> anyhow::Result<(f64, Stats)> {
+    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     let started = Instant::now();
-    for c in 0..args.clients {
-        let (http, url, stop) = (http.clone(), url.clone(), stop.clone());
+    for c in 0..clients {
+        let (http, url, stop) = (http.clone(), url.to_owned(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0u64;
@@ -221,7 +262,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             (latencies, failures)
         }));
     }
-    tokio::time::sleep(Duration::from_secs(args.intake_seconds)).await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let (mut latencies, mut failures) = (Vec::new(), 0);
     for t in tasks {
@@ -229,32 +270,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         latencies.extend(l);
         failures += f;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let rate = latencies.len() as f64 / elapsed;
-    let intake = Stats(latencies);
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
     if failures > 0 {
         bail!("{failures} intake requests failed");
     }
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
-    let _ = server.child.wait();
-
-    println!("# guichet-bench run\n");
-    for line in &report {
-        println!("- {line}");
-    }
-    println!("- cold start: {cold_start:.2} s (target ≤ 2 s)");
-    println!("- idle memory: {idle:.1} MiB (target ≤ 100 MB)");
-    println!("- size on disk: {:.1} MiB ({:.0} bytes per request)", disk as f64 / 1048576.0, disk as f64 / args.requests.max(1) as f64);
-    println!(
-        "- durable intake: {rate:.0} requests/s with {} clients (p50 {:.2} ms, p99 {:.2} ms; target ≥ 5,000/s)",
-        args.clients,
-        intake.at(0.5),
-        intake.at(0.99)
-    );
-    println!("\n| query | server p50 (ms) | server p99 (ms) | server max (ms) | client p99 (ms) | target |");
-    println!("|---|---|---|---|---|---|");
-    for row in rows {
-        println!("{row}");
-    }
-    Ok(())
+    Ok((rate, Stats(latencies)))
 }
