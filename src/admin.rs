@@ -12,7 +12,6 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::{Error, Result};
 use crate::service::Core;
-use crate::service::audit::AuditService;
 use crate::service::tokens::TokenService;
 use crate::store::backup;
 
@@ -51,7 +50,13 @@ pub async fn handle(core: &std::sync::Arc<Core>, data_dir: &Path, request: Admin
             let issued = TokenService::new(core.clone()).issue(&cli, role, label).await?;
             Ok(to_json(&issued))
         }
-        AdminRequest::AuditVerify => Ok(to_json(&AuditService::new(core.clone()).verify(&cli).await?)),
+        AdminRequest::AuditVerify => {
+            // Writes are held back while the chain is read, so a busy server reads as it is.
+            let (store, repos) = (core.store.clone(), core.repos.clone());
+            let verification =
+                crate::service::blocking(move || store.exclusive_blocking(move || repos.audit.verify())?).await?;
+            Ok(to_json(&verification))
+        }
         AdminRequest::Backup { dir } => {
             if !dir.is_absolute() {
                 return Err(Error::invalid("relative_path", "dir", "give the backup directory as an absolute path"));
@@ -61,9 +66,14 @@ pub async fn handle(core: &std::sync::Arc<Core>, data_dir: &Path, request: Admin
             Ok(to_json(&manifest))
         }
         AdminRequest::Check => {
-            let repos = core.repos.clone();
+            let (store, repos) = (core.store.clone(), core.repos.clone());
             let report = crate::service::blocking(move || {
-                Ok(CheckReport { requests_problems: repos.requests.check_consistency()?, audit: repos.audit.verify()? })
+                store.exclusive_blocking(move || -> Result<CheckReport> {
+                    Ok(CheckReport {
+                        requests_problems: repos.requests.check_consistency()?,
+                        audit: repos.audit.verify()?,
+                    })
+                })?
             })
             .await?;
             Ok(to_json(&report))
@@ -75,14 +85,20 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or_default()
 }
 
-/// Serves the admin socket until the task is dropped.
-pub async fn serve(core: std::sync::Arc<Core>, data_dir: PathBuf) -> Result<()> {
+/// Binds the admin socket (mode 0600). Called before the server says it is ready, so that
+/// admin commands work as soon as it is.
+pub fn bind(data_dir: &Path) -> Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     let path = data_dir.join(SOCKET);
+    let failed = |e: std::io::Error| Error::Unavailable(format!("admin socket {}: {e}", path.display()));
     let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).map_err(|e| Error::Store(format!("admin socket: {e}")))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::Store(format!("admin socket: {e}")))?;
+    let listener = UnixListener::bind(&path).map_err(failed)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+    Ok(listener)
+}
+
+/// Serves admin requests until the task is dropped.
+pub async fn serve(listener: UnixListener, core: std::sync::Arc<Core>, data_dir: PathBuf) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let (core, data_dir) = (core.clone(), data_dir.clone());

@@ -122,7 +122,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => AppListener::plain(tcp),
     };
-    let admin = tokio::spawn(admin::serve(core.clone(), data_dir.clone()));
+    let admin_socket =
+        admin::bind(&data_dir).context("the admin channel is needed by `guichet backup`, `admin token`...")?;
+    let admin = tokio::spawn(admin::serve(admin_socket, core.clone(), data_dir.clone()));
     let app = crate::web::router(state(&core, &config));
     std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
     let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());

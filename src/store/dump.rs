@@ -195,8 +195,17 @@ fn scan(input: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Result
 /// (format, versions, audit chain) with nothing written, then to write it, so a bad dump
 /// changes nothing. `open` gives a fresh reader of the dump each time.
 pub fn import<R: BufRead>(store: &Store, repos: &Repos, open: impl Fn() -> std::io::Result<R>) -> Result<DumpStats> {
-    if !repos.meta.sequences()?.is_empty() || repos.requests.iter().next().is_some() {
-        return Err(Error::conflict("store_not_empty", "import needs an empty data directory"));
+    let used = !repos.meta.sequences()?.is_empty()
+        || repos.requests.iter().next().is_some()
+        || !repos.catalogue.departments()?.is_empty()
+        || !repos.catalogue.categories()?.is_empty()
+        || !repos.tokens.all()?.is_empty()
+        || repos.audit.head()?.0 > 0;
+    if used {
+        return Err(Error::conflict(
+            "store_not_empty",
+            "import needs an empty data directory, one no server has used (this one has a catalogue, tokens or a journal)",
+        ));
     }
     let reader = || open().map_err(|e| Error::Store(format!("reading the dump: {e}")));
     let mut checked = DumpStats::default();

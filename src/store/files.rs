@@ -5,7 +5,9 @@
 //! temporary file is removed on drop); an accepted one is fsynced before it is renamed
 //! into place, so a file referenced by a durable record is itself durable.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -17,9 +19,19 @@ use crate::domain::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: PathBuf,
+    /// Files received by requests not yet committed: how many hold each, and whether the
+    /// file was new (then it goes if no committed request ends up referencing it).
+    pending: Arc<Mutex<HashMap<String, Pending>>>,
 }
 
-/// A file written and verified, ready to be referenced by a request.
+#[derive(Debug, Default)]
+struct Pending {
+    holders: usize,
+    unreferenced: bool,
+}
+
+/// A file written and verified, ready to be referenced by a request. Give it back with
+/// `FileStore::release` once the request is written or refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredFile {
     pub sha256: String,
@@ -37,7 +49,26 @@ impl FileStore {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(FileStore { dir })
+        Ok(FileStore { dir, pending: Arc::default() })
+    }
+
+    /// Ends the hold of an upload: `referenced` when a durable request now refers to it. A
+    /// file that was new and that no request took is removed, so refused input leaves nothing.
+    pub fn release(&self, file: &StoredFile, referenced: bool) {
+        let Ok(mut pending) = self.pending.lock() else { return };
+        let Some(entry) = pending.get_mut(&file.sha256) else { return };
+        entry.holders = entry.holders.saturating_sub(1);
+        if referenced {
+            entry.unreferenced = false;
+        }
+        if entry.holders == 0 {
+            if entry.unreferenced {
+                if let Some(path) = self.path(&file.sha256) {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            pending.remove(&file.sha256);
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -132,15 +163,27 @@ impl Upload {
         let target = self.store.path(&sha256).ok_or_else(|| Error::Internal("bad hash".into()))?;
         let parent = target.parent().map(Path::to_path_buf).unwrap_or_default();
         tokio::fs::create_dir_all(&parent).await.map_err(|e| Error::Store(format!("upload: {e}")))?;
-        if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-            // Same content already stored: the temporary copy is dropped.
-            return Ok(StoredFile { sha256, size: self.size, media_type });
-        }
-        tokio::fs::rename(&self.temp.0, &target).await.map_err(|e| Error::Store(format!("upload: {e}")))?;
-        self.temp.0 = PathBuf::new();
-        if let Ok(dir) = tokio::fs::File::open(&parent).await {
+        let file = StoredFile { sha256, size: self.size, media_type };
+        // Checked, renamed and held under the pending lock, so a concurrent release cannot
+        // remove the file in between.
+        let exists = {
+            let mut pending =
+                self.store.pending.lock().map_err(|_| Error::Internal("file store lock poisoned".into()))?;
+            let exists = target.exists();
+            if !exists {
+                std::fs::rename(&self.temp.0, &target).map_err(|e| Error::Store(format!("upload: {e}")))?;
+                self.temp.0 = PathBuf::new();
+            }
+            let entry = pending.entry(file.sha256.clone()).or_default();
+            entry.holders += 1;
+            // A file already on disk and not pending is referenced by a committed request.
+            entry.unreferenced |= !exists;
+            exists
+        };
+        // Same content already stored: the temporary copy is dropped with `self`.
+        if !exists && let Ok(dir) = tokio::fs::File::open(&parent).await {
             let _ = dir.sync_all().await;
         }
-        Ok(StoredFile { sha256, size: self.size, media_type })
+        Ok(file)
     }
 }

@@ -16,6 +16,7 @@ use crate::domain::actor::Actor;
 use crate::domain::media::clean_file_name;
 use crate::domain::request::{Channel, NewRequest};
 use crate::service::requests::NewAttachment;
+use crate::store::files::FileStore;
 
 /// Size of the JSON part of a multipart body.
 const MAX_JSON_PART: usize = 256 * 1024;
@@ -35,28 +36,66 @@ fn is_multipart(req: &Request) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
+/// Files received with a request, held until the request is written or refused: dropped
+/// without `settle(true)`, the files no request took are removed.
+pub struct Uploads {
+    store: FileStore,
+    items: Vec<NewAttachment>,
+    referenced: bool,
+}
+
+impl Uploads {
+    pub fn new(store: FileStore) -> Self {
+        Uploads { store, items: Vec::new(), referenced: false }
+    }
+
+    pub fn push(&mut self, item: NewAttachment) {
+        self.items.push(item);
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn list(&self) -> Vec<NewAttachment> {
+        self.items.clone()
+    }
+
+    /// Marks whether the request that took the files is durable.
+    pub fn settle(mut self, referenced: bool) {
+        self.referenced = referenced;
+    }
+}
+
+impl Drop for Uploads {
+    fn drop(&mut self) {
+        for item in &self.items {
+            self.store.release(&item.file, self.referenced);
+        }
+    }
+}
+
 /// Parses the body into `T` and the attached files. `check` validates `T` before any upload
 /// and returns the channel and request to validate against.
-pub async fn read_body<T, F>(
-    state: &AppState,
-    actor: &Actor,
-    req: Request,
-    request_of: F,
-) -> ApiResult<(T, Vec<NewAttachment>)>
+pub async fn read_body<T, F>(state: &AppState, actor: &Actor, req: Request, request_of: F) -> ApiResult<(T, Uploads)>
 where
     T: DeserializeOwned,
     F: Fn(&T) -> (Channel, NewRequest),
 {
     if !is_multipart(&req) {
         let Json(body) = Json::<T>::from_request(req, state).await?;
-        return Ok((body, Vec::new()));
+        return Ok((body, Uploads::new(state.files.clone())));
     }
     let mut multipart = Multipart::from_request(req, state)
         .await
         .map_err(|e| ApiError::bad_request("malformed_multipart", e.body_text()))?;
     let limits = &state.web;
     let mut body: Option<T> = None;
-    let mut files = Vec::new();
+    let mut files = Uploads::new(state.files.clone());
     let mut total = 0u64;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::domain::Error;
 
@@ -32,6 +32,49 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         headers.insert("server-timing", v);
     }
     response
+}
+
+/// Errors produced by the framework itself (an undecodable path, a missing multipart
+/// boundary, a method the route does not have) come as plain text: under `/api/` they are
+/// rewritten in the API's error format, so every API error reads the same.
+pub async fn api_errors_as_json(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "too_large",
+        415 => "unsupported_type",
+        422 => "invalid_body",
+        _ if status.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        t if status.is_server_error() => {
+            tracing::error!(error = %t, "framework error");
+            "internal error".to_owned()
+        }
+        t => t.to_owned(),
+    };
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    let mut rebuilt = (status, axum::Json(body)).into_response();
+    for (name, value) in parts.headers.iter().filter(|(n, _)| *n == header::ALLOW) {
+        rebuilt.headers_mut().insert(name, value.clone());
+    }
+    rebuilt
 }
 
 /// Token bucket per client address: `per_minute` requests a minute, with bursts of the same size.

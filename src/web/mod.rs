@@ -79,7 +79,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Middleware, outermost first: security headers and Server-Timing wrap everything; then
-/// the body limit, set to what a request with attachments may carry (JSON bodies are held
+/// framework errors under `/api/` are rewritten in the API's error format; then the body limit, set to what a request with attachments may carry (JSON bodies are held
 /// to the smaller `max_body_bytes` by the `Json` extractor itself).
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
@@ -98,5 +98,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(axum::middleware::from_fn(middleware::api_errors_as_json))
         .layer(axum::middleware::from_fn(middleware::security_headers))
 }

@@ -81,9 +81,10 @@ pub fn created_response(state: &AppState, created: Created) -> ApiResult<Respons
 async fn post_request(State(state): State<AppState>, ClientIp(ip): ClientIp, req: Request) -> ApiResult<Response> {
     state.intake_limiter.check(ip)?;
     let citizen = Actor::citizen();
-    let (input, files) = read_body::<NewRequest, _>(&state, &citizen, req, |r| (Channel::Web, r.clone())).await?;
-    let created = state.requests.create(&citizen, Channel::Web, input, None, files).await?;
-    created_response(&state, created)
+    let (input, uploads) = read_body::<NewRequest, _>(&state, &citizen, req, |r| (Channel::Web, r.clone())).await?;
+    let created = state.requests.create(&citizen, Channel::Web, input, None, uploads.list()).await;
+    uploads.settle(created.is_ok());
+    created_response(&state, created?)
 }
 
 /// A mistyped code (bad check character) is told apart from an unknown one.

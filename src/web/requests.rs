@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Agent, Json, Query};
-use super::intake::{multipart_error, read_body};
+use super::intake::{Uploads, multipart_error, read_body};
 use super::public::created_response;
 use crate::domain::Error;
 use crate::domain::media::clean_file_name;
@@ -233,8 +233,11 @@ async fn post_attachment(
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         upload.write(&chunk).await?;
     }
-    let file = NewAttachment { file: upload.finish().await?, name };
-    Ok(axum::Json(state.requests.attach(&actor, id, file).await?))
+    let mut uploads = Uploads::new(state.files.clone());
+    uploads.push(NewAttachment { file: upload.finish().await?, name });
+    let updated = state.requests.attach(&actor, id, uploads.list().remove(0)).await;
+    uploads.settle(updated.is_ok());
+    Ok(axum::Json(updated?))
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/attachments/{sha256}", tag = "requests", security(("bearer" = [])),
@@ -273,9 +276,11 @@ pub struct Intake {
     request_body(content = Intake, description = "JSON, or multipart/form-data with a `request` part (JSON) followed by `file` parts (the scan of a letter)"),
     responses((status = 201, body = super::public::CreatedResponse), (status = 422, body = ErrorBody)))]
 async fn post_intake(State(state): State<AppState>, Agent(actor): Agent, req: Request) -> ApiResult<Response> {
-    let (intake, files) = read_body::<Intake, _>(&state, &actor, req, |i| (i.channel, i.request.clone())).await?;
-    let created = state.requests.create(&actor, intake.channel, intake.request, intake.received_at, files).await?;
-    created_response(&state, created)
+    let (intake, uploads) = read_body::<Intake, _>(&state, &actor, req, |i| (i.channel, i.request.clone())).await?;
+    let created =
+        state.requests.create(&actor, intake.channel, intake.request, intake.received_at, uploads.list()).await;
+    uploads.settle(created.is_ok());
+    created_response(&state, created?)
 }
 
 #[utoipa::path(get, path = "/api/v1/dashboard", tag = "requests", security(("bearer" = [])),

@@ -1,8 +1,14 @@
 //! The integration tests: real Guichet processes, real HTTP, real crashes.
 
+mod access;
+mod admin;
+mod attachments;
+mod audit;
 mod bad_input;
 mod bench;
+mod config;
+mod dump;
 mod durability;
 mod lifecycle;
-mod operations;
 mod support;
+mod tls;

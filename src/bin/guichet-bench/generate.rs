@@ -1,10 +1,16 @@
-//! Deterministic data: the same seed gives the same dump, byte for byte.
+//! Deterministic data: the same seed and the same "now" give the same dump, byte for byte.
+//!
+//! Requests are built with the library's own `Request::new` and `Request::change_status`,
+//! so due dates, waiting extensions, decision dates and first responses follow the real
+//! delay engine (default holiday calendar). Their timelines carry the matching events.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
+use std::io::{BufRead, Write};
+use std::path::Path;
 
+use anyhow::Context;
 use guichet::domain::actor::{Actor, Role};
-use guichet::domain::catalogue::Category;
+use guichet::domain::catalogue::{Category, RequiredField};
 use guichet::domain::holidays::HolidayCalendar;
 use guichet::domain::request::{
     Change, Channel, Contact, Location, NewRequest, Request, RequestEvent, Visibility, registration_number,
@@ -32,24 +38,34 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// Uniform in `0..n` (the modulo bias is irrelevant for test data).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
+    /// One item of a non-empty slice.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
+    }
+
+    /// Fisher–Yates.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i as u64 + 1) as usize);
+        }
     }
 }
 
+/// Streets, without the number.
 const STREETS: &[&str] = &[
     "rue Victor Hugo",
-    "rue de la République",
-    "avenue Jean Jaurès",
     "impasse des Lilas",
+    "avenue Jean Jaurès",
+    "rue de la République",
     "place de la Mairie",
     "rue Pasteur",
     "chemin des Vignes",
@@ -57,27 +73,218 @@ const STREETS: &[&str] = &[
     "allée des Tilleuls",
     "boulevard Gambetta",
     "rue de l'Église",
-    "route de Strasbourg",
     "rue des Écoles",
     "quai de la Loire",
     "rue Jean Moulin",
+    "rue du Général de Gaulle",
+    "rue de la Gare",
+    "place du Marché",
+    "rue des Acacias",
+    "chemin du Stade",
+    "rue Voltaire",
+    "square Louise Michel",
+    "rue Émile Zola",
+    "avenue de la Libération",
+    "rue des Jardins",
+    "route de la Forêt",
 ];
-const TOWNS: &[(&str, f64, f64)] = &[
-    ("67000 Strasbourg", 48.5734, 7.7521),
-    ("44000 Nantes", 47.2184, -1.5536),
-    ("31000 Toulouse", 43.6047, 1.4442),
-    ("21000 Dijon", 47.3220, 5.0415),
-    ("35000 Rennes", 48.1173, -1.6778),
+
+/// Postcode, commune, INSEE code, latitude, longitude.
+const COMMUNES: &[(&str, &str, &str, f64, f64)] = &[
+    ("67000", "Strasbourg", "67482", 48.5734, 7.7521),
+    ("67300", "Schiltigheim", "67447", 48.6078, 7.7497),
+    ("67400", "Illkirch-Graffenstaden", "67218", 48.5297, 7.7153),
+    ("44000", "Nantes", "44109", 47.2184, -1.5536),
+    ("44400", "Rezé", "44143", 47.1833, -1.5500),
+    ("31000", "Toulouse", "31555", 43.6047, 1.4442),
+    ("31770", "Colomiers", "31149", 43.6114, 1.3347),
+    ("21000", "Dijon", "21231", 47.3220, 5.0415),
+    ("35000", "Rennes", "35238", 48.1173, -1.6778),
+    ("69100", "Villeurbanne", "69266", 45.7719, 4.8902),
+    ("13100", "Aix-en-Provence", "13001", 43.5297, 5.4474),
+    ("59000", "Lille", "59350", 50.6292, 3.0573),
+    ("63000", "Clermont-Ferrand", "63113", 45.7772, 3.0870),
+    ("29200", "Brest", "29019", 48.3904, -4.4861),
+    ("87000", "Limoges", "87085", 45.8336, 1.2611),
 ];
-const GIVEN: &[&str] = &["Marie", "Jean", "Camille", "Nicolas", "Sophie", "Karim", "Léa", "Thomas", "Inès", "Michel"];
-const FAMILY: &[&str] =
-    &["Martin", "Bernard", "Dubois", "Durand", "Lefebvre", "Moreau", "Laurent", "Garcia", "Roux", "Petit"];
-const TEXTS: &[&str] = &[
-    "Signalé par un riverain ce matin.",
-    "Le problème dure depuis plusieurs jours, merci d'intervenir.",
-    "Situation dangereuse pour les piétons et les enfants qui vont à l'école.",
-    "Deuxième signalement : rien n'a changé depuis le mois dernier.",
+
+const GIVEN: &[&str] = &[
+    "Marie",
+    "Jean",
+    "Camille",
+    "Nicolas",
+    "Sophie",
+    "Karim",
+    "Léa",
+    "Thomas",
+    "Inès",
+    "Michel",
+    "Nathalie",
+    "Pierre",
+    "Chloé",
+    "Mohamed",
+    "Isabelle",
+    "Hugo",
+    "Françoise",
+    "Louis",
+    "Amélie",
+    "Yannick",
 ];
+
+const FAMILY: &[&str] = &[
+    "Martin", "Bernard", "Dubois", "Durand", "Lefebvre", "Moreau", "Laurent", "Garcia", "Roux", "Petit", "Fournier",
+    "Girard", "Bonnet", "Lambert", "Fontaine", "Rousseau", "Mercier", "Benali", "Nguyen", "Le Gall",
+];
+
+const MAIL_DOMAINS: &[&str] = &["orange.fr", "free.fr", "gmail.com", "laposte.net", "sfr.fr", "wanadoo.fr"];
+
+/// Subject and description per category; the category's own name and description otherwise.
+const TEXTS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "voirie",
+        &[
+            ("Nid-de-poule", "Un nid-de-poule profond s'est formé sur la chaussée, les voitures font des écarts."),
+            ("Trottoir abîmé", "Le trottoir est soulevé par les racines, une personne âgée a failli tomber."),
+            ("Panneau arraché", "Le panneau stop au carrefour a été arraché et gît sur le bas-côté."),
+        ],
+    ),
+    (
+        "eclairage-public",
+        &[
+            ("Lampadaire éteint", "Le lampadaire devant le numéro indiqué est éteint depuis une semaine."),
+            ("Lampadaire qui clignote", "L'éclairage clignote toute la nuit et gêne les riverains."),
+            ("Rue dans le noir", "Toute la rue est sans éclairage depuis l'orage de mardi."),
+        ],
+    ),
+    (
+        "proprete",
+        &[
+            ("Dépôt sauvage", "Des sacs et un vieux matelas ont été déposés au pied des conteneurs."),
+            ("Tags", "Des tags ont été peints sur le mur de l'école pendant le week-end."),
+            ("Corbeille pleine", "La corbeille de l'arrêt de bus déborde depuis plusieurs jours."),
+        ],
+    ),
+    (
+        "espaces-verts",
+        &[
+            ("Branche menaçante", "Une grosse branche du platane est cassée et pend au-dessus du trottoir."),
+            ("Tonte", "L'herbe du square n'a pas été tondue depuis le printemps."),
+            ("Jeu cassé", "Le toboggan de l'aire de jeux est fendu, les enfants risquent de se blesser."),
+        ],
+    ),
+    (
+        "dechets",
+        &[
+            ("Collecte non faite", "Les poubelles jaunes n'ont pas été ramassées mardi dans notre rue."),
+            ("Bac abîmé", "Notre bac d'ordures ménagères a une roue cassée, merci de le remplacer."),
+            ("Encombrants", "Je souhaite un rendez-vous pour l'enlèvement d'un canapé et d'une armoire."),
+        ],
+    ),
+    (
+        "eau",
+        &[
+            ("Fuite sur la chaussée", "De l'eau s'écoule en continu d'une plaque sur la chaussée."),
+            ("Avaloir bouché", "L'avaloir est bouché par les feuilles, la rue est inondée à chaque pluie."),
+            ("Eau trouble", "L'eau du robinet est marron depuis ce matin."),
+        ],
+    ),
+    (
+        "stationnement",
+        &[
+            ("Véhicule ventouse", "Une voiture sans plaque est stationnée au même endroit depuis un mois."),
+            ("Stationnement gênant", "Des véhicules se garent sur le trottoir devant l'école à la sortie des classes."),
+        ],
+    ),
+    (
+        "bruit",
+        &[
+            ("Nuisances nocturnes", "Musique forte tous les soirs après minuit dans l'immeuble voisin."),
+            ("Aboiements", "Le chien du voisin aboie toute la journée en l'absence de ses maîtres."),
+        ],
+    ),
+    (
+        "urbanisme",
+        &[
+            ("Déclaration préalable", "Je souhaite savoir si une déclaration préalable suffit pour un abri de jardin."),
+            ("Permis de construire", "Où en est l'instruction de mon permis de construire déposé le mois dernier ?"),
+        ],
+    ),
+    (
+        "etat-civil",
+        &[
+            ("Acte de naissance", "Je demande une copie intégrale de mon acte de naissance."),
+            ("Livret de famille", "J'ai perdu mon livret de famille et souhaite en obtenir un duplicata."),
+        ],
+    ),
+    (
+        "cimetiere",
+        &[
+            ("Renouvellement de concession", "La concession familiale arrive à échéance, comment la renouveler ?"),
+            ("Entretien des allées", "Les allées du cimetière sont envahies par les herbes."),
+        ],
+    ),
+    (
+        "salle",
+        &[
+            ("Réservation de salle", "Nous souhaitons réserver la salle des fêtes pour un anniversaire en juin."),
+            ("Salle pour une association", "Notre association cherche une salle pour son assemblée générale."),
+        ],
+    ),
+    (
+        "occupation-domaine-public",
+        &[
+            ("Benne", "Demande d'autorisation pour une benne de gravats devant la maison pendant une semaine."),
+            ("Déménagement", "Demande de réservation de deux places de stationnement pour un déménagement."),
+            ("Terrasse", "Demande d'autorisation de terrasse pour notre café pour la saison d'été."),
+        ],
+    ),
+    (
+        "autre",
+        &[
+            ("Question", "Quels sont les horaires d'ouverture de la mairie pendant les vacances ?"),
+            ("Suggestion", "Serait-il possible d'installer un banc près de l'arrêt de bus ?"),
+        ],
+    ),
+];
+
+const FOLLOW_UPS: &[&str] = &[
+    "",
+    " Merci d'intervenir rapidement.",
+    " C'est le deuxième signalement.",
+    " Situation dangereuse pour les piétons et les enfants.",
+    " Je reste disponible pour tout renseignement.",
+];
+
+const PUBLIC_REPLIES: &[&str] = &[
+    "Nous avons bien pris en compte votre demande, une équipe va intervenir.",
+    "Votre demande a été transmise au service compétent.",
+    "Une intervention est programmée dans les prochains jours.",
+];
+
+const INTERNAL_NOTES: &[&str] = &[
+    "Transmis à l'équipe du secteur nord.",
+    "Devis demandé au prestataire.",
+    "Déjà signalé la semaine dernière, même adresse.",
+    "Voir avec le service des eaux de la métropole.",
+];
+
+const WAITING_REPLIES: &[&str] = &[
+    "Pouvez-vous nous préciser l'adresse exacte et joindre une photo ?",
+    "Merci de nous transmettre une pièce justificative.",
+];
+
+const RESOLVED_REPLIES: &[&str] = &[
+    "L'intervention a été réalisée. Merci de votre signalement.",
+    "Le problème est résolu.",
+    "Votre demande a été traitée, le document vous a été envoyé.",
+];
+
+const REJECTION_REASONS: &[&str] = &[
+    "Ne relève pas de la compétence de la commune : voir avec le département.",
+    "Demande en double d'un signalement déjà en cours.",
+    "Terrain privé : l'entretien incombe au propriétaire.",
+];
+
 /// Channel weights in percent: web, phone, email, counter, post, sms, fax, social.
 const CHANNELS: &[(Channel, u64)] = &[
     (Channel::Web, 55),
@@ -90,107 +297,280 @@ const CHANNELS: &[(Channel, u64)] = &[
     (Channel::Social, 1),
 ];
 
-/// "Now" for generated data: fixed, so dumps are reproducible.
+/// Agents working the requests (`bench-agent-0` …).
+const AGENTS: u64 = 24;
+
+/// Every n-th request's tracking code is kept for lookups.
+const SAMPLE_EVERY: u64 = 97;
+
+/// "Now" for generated data: fixed, so dumps are reproducible (2026-11-01T10:00:00Z).
 pub fn default_now() -> Timestamp {
-    Timestamp::from_second(1_793_700_000).unwrap_or(Timestamp::UNIX_EPOCH) // 2026-11-03T10:00:00Z
+    Timestamp::from_second(1_793_527_200).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// What the generator wrote, for the measurements that follow.
+#[derive(Debug, Default)]
 pub struct Generated {
     pub requests: u64,
+    pub events: u64,
     /// Tracking codes of every 97th request, for lookups.
     pub sample_codes: Vec<String>,
+    pub by_status: BTreeMap<&'static str, u64>,
 }
 
 fn channel(rng: &mut Rng) -> Channel {
     let mut roll = rng.below(100);
-    for (c, weight) in CHANNELS {
-        if roll < *weight {
-            return *c;
+    for &(c, weight) in CHANNELS {
+        if roll < weight {
+            return c;
         }
         roll -= weight;
     }
     Channel::Web
 }
 
-fn input(rng: &mut Rng, category: &Category) -> NewRequest {
+/// Lower-case ASCII for e-mail addresses ("Léa Le Gall" → "lea", "legall").
+fn mail_part(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| match c {
+            'à' | 'â' | 'ä' => Some('a'),
+            'é' | 'è' | 'ê' | 'ë' | 'É' => Some('e'),
+            'î' | 'ï' => Some('i'),
+            'ô' | 'ö' => Some('o'),
+            'ù' | 'û' | 'ü' => Some('u'),
+            'ç' => Some('c'),
+            ' ' | '\'' => None,
+            c => Some(c.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+fn street_address(rng: &mut Rng) -> String {
+    let street = rng.pick(STREETS);
+    match rng.below(20) {
+        0..3 => (*street).to_owned(),
+        3 => format!("{} bis {street}", 1 + rng.below(80)),
+        _ => format!("{} {street}", 1 + rng.below(120)),
+    }
+}
+
+fn input(rng: &mut Rng, category: &Category, channel: Channel) -> NewRequest {
+    let requires = |f| category.requires(f);
     let (given, family) = (rng.pick(GIVEN), rng.pick(FAMILY));
-    let (town, lat, lon) = *rng.pick(TOWNS);
-    let address = format!("{} {}, {town}", 1 + rng.below(120), rng.pick(STREETS));
+    let (postcode, commune, insee, lat, lon) = *rng.pick(COMMUNES);
+    let street = street_address(rng);
+    let full_address = format!("{street}, {postcode} {commune}");
+    let named = requires(RequiredField::Name) || channel != Channel::Web || rng.chance(75);
+    let email = requires(RequiredField::Email) || channel == Channel::Email || rng.chance(60);
+    let phone = requires(RequiredField::Phone) || matches!(channel, Channel::Phone | Channel::Sms) || rng.chance(40);
+    let postal = requires(RequiredField::PostalAddress) || channel == Channel::Post || rng.chance(30);
     let contact = Contact {
-        name: format!("{given} {family}"),
-        email: if rng.chance(70) {
-            format!("{}.{}@example.fr", given.to_lowercase(), family.to_lowercase())
+        name: if named { format!("{given} {family}") } else { String::new() },
+        email: if email {
+            let separator = *rng.pick(&[".", "-", ""]);
+            format!("{}{separator}{}@{}", mail_part(given), mail_part(family), rng.pick(MAIL_DOMAINS))
         } else {
             String::new()
         },
-        phone: if rng.chance(50) {
-            format!("06 {:02} {:02} {:02} {:02}", rng.below(100), rng.below(100), rng.below(100), rng.below(100))
+        phone: if phone {
+            let prefix = *rng.pick(&["06", "07", "03", "02", "05", "04"]);
+            format!("{prefix} {:02} {:02} {:02} {:02}", rng.below(100), rng.below(100), rng.below(100), rng.below(100))
         } else {
             String::new()
         },
-        postal_address: address.clone(),
+        postal_address: if postal { full_address.clone() } else { String::new() },
     };
-    let jitter = |rng: &mut Rng| (rng.below(2000) as f64 - 1000.0) / 20_000.0;
+    let located = requires(RequiredField::Location) || rng.chance(50);
+    let location = located.then(|| {
+        // Six decimals (about 10 cm), as a GPS gives them.
+        let jitter = |rng: &mut Rng, base: f64| ((base * 1e6).round() + rng.below(50_000) as f64 - 25_000.0) / 1e6;
+        // Agents often type only the address; the map gives coordinates on the web.
+        let coordinates = channel == Channel::Web || rng.chance(30);
+        Location {
+            lat: coordinates.then(|| jitter(rng, lat)),
+            lon: coordinates.then(|| jitter(rng, lon)),
+            address: full_address,
+            insee_code: insee.to_owned(),
+        }
+    });
+    let texts = TEXTS.iter().find(|(id, _)| *id == category.id).map(|(_, texts)| *texts).unwrap_or_default();
+    let (subject, description) = if texts.is_empty() {
+        (category.name.clone(), category.description.clone())
+    } else {
+        let (s, d) = rng.pick(texts);
+        ((*s).to_owned(), (*d).to_owned())
+    };
     NewRequest {
         category: category.id.clone(),
-        subject: category.name.clone(),
-        description: format!("{} {}", category.description, rng.pick(TEXTS)),
+        subject,
+        description: format!("{description}{}", rng.pick(FOLLOW_UPS)),
         contact,
-        location: Some(Location {
-            lat: Some(lat + jitter(rng)),
-            lon: Some(lon + jitter(rng)),
-            address,
-            insee_code: String::new(),
-        }),
+        location,
         notify: None,
     }
 }
 
-/// The statuses a request went through, by its age in days.
+/// The statuses a request went through, by its age in days: old ones are mostly finished,
+/// recent ones mostly open.
 fn path(rng: &mut Rng, age_days: i64) -> &'static [Status] {
     use Status::*;
     let roll = rng.below(100);
     match age_days {
         d if d > 60 => match roll {
-            0..85 => &[InProgress, Resolved, Closed],
-            85..93 => &[InProgress, Resolved],
-            93..98 => &[Rejected],
+            0..72 => &[InProgress, Resolved, Closed],
+            72..80 => &[InProgress, Waiting, InProgress, Resolved, Closed],
+            80..88 => &[InProgress, Resolved],
+            88..90 => &[InProgress, Resolved, InProgress, Resolved, Closed],
+            90..93 => &[Rejected],
+            93..96 => &[InProgress, Rejected],
+            96..98 => &[InProgress, Waiting],
             _ => &[InProgress],
         },
         d if d > 10 => match roll {
-            0..40 => &[InProgress, Resolved],
-            40..60 => &[InProgress, Resolved, Closed],
-            60..80 => &[InProgress],
-            80..90 => &[InProgress, Waiting],
-            90..95 => &[],
+            0..35 => &[InProgress, Resolved],
+            35..55 => &[InProgress, Resolved, Closed],
+            55..75 => &[InProgress],
+            75..85 => &[InProgress, Waiting],
+            85..88 => &[InProgress, Waiting, InProgress],
+            88..94 => &[],
             _ => &[Rejected],
         },
         _ => match roll {
             0..50 => &[],
-            50..80 => &[InProgress],
-            80..90 => &[InProgress, Waiting],
-            _ => &[InProgress, Resolved],
+            50..78 => &[InProgress],
+            78..88 => &[InProgress, Waiting],
+            88..97 => &[InProgress, Resolved],
+            _ => &[Rejected],
         },
     }
 }
 
+/// A receipt instant within the last three years, mostly in the daytime (Paris).
+fn received_offset(rng: &mut Rng, now: Timestamp) -> i64 {
+    let span = 3 * 365 * 86_400;
+    loop {
+        let offset = rng.below(span) as i64;
+        let hour = sla::paris().to_datetime(now - SignedDuration::from_secs(offset)).hour();
+        if (7..20).contains(&hour) || rng.chance(15) {
+            return offset;
+        }
+    }
+}
+
+/// Builds one request's history from its receipt to `now`; returns it with its timeline.
+struct Life<'a> {
+    rng: &'a mut Rng,
+    calendar: &'a HolidayCalendar,
+    now: Timestamp,
+    request: Request,
+    events: Vec<RequestEvent>,
+    at: Timestamp,
+}
+
+impl Life<'_> {
+    fn record(&mut self, actor: &Actor, change: Change) {
+        let seq = self.events.len() as u32 + 1;
+        self.events.push(RequestEvent { seq, at: self.at, actor: actor.clone(), change });
+    }
+
+    /// Moves the clock on by up to `max_days` (at least an hour) into office hours (8:00 to
+    /// 18:00, Paris time), never past now.
+    fn later(&mut self, max_days: u64) {
+        let seconds = 3600 + self.rng.below(max_days.max(1) * 86_400);
+        let mut at = self.at + SignedDuration::from_secs(seconds as i64);
+        let hour = i64::from(sla::paris().to_datetime(at).hour());
+        if !(8..18).contains(&hour) {
+            // To the next 8:00, then a moment in the morning.
+            let to_eight = (24 + 8 - hour) % 24;
+            let minute_seconds = at.as_second().rem_euclid(3600);
+            let morning = self.rng.below(3 * 3600) as i64;
+            at += SignedDuration::from_secs(to_eight * 3600 - minute_seconds + morning);
+        }
+        self.at = at.min(self.now);
+    }
+
+    fn comment(&mut self, agent: &Actor, visibility: Visibility, texts: &[&str]) -> anyhow::Result<()> {
+        let body = (*self.rng.pick(texts)).to_owned();
+        let change = self.request.comment(visibility, body, true, self.at)?;
+        self.record(agent, change);
+        Ok(())
+    }
+
+    fn status(&mut self, agent: &Actor, to: Status) -> anyhow::Result<()> {
+        let reason = (to == Status::Rejected).then(|| (*self.rng.pick(REJECTION_REASONS)).to_owned());
+        let change = self.request.change_status(to, reason, self.at, self.calendar)?;
+        self.record(agent, change);
+        Ok(())
+    }
+
+    fn live(&mut self, statuses: &[Status], agent: &Actor) -> anyhow::Result<()> {
+        let sla_days = u64::from(self.request.sla_days);
+        if self.rng.chance(10) {
+            // Taken on arrival, before any status change.
+            self.later(2);
+            let change = self.request.assign(Some(agent.id.clone()), self.at)?;
+            self.record(agent, change);
+        }
+        for &to in statuses {
+            match to {
+                Status::InProgress => self.later(4),
+                Status::Waiting => self.later(sla_days / 2),
+                Status::Resolved => self.later(sla_days + 5),
+                Status::Closed => self.later(15),
+                Status::Rejected | Status::Received => self.later(5),
+            }
+            if to == Status::Resolved && self.request.status == Status::Waiting {
+                // The citizen answered: back to work first.
+                self.status(agent, Status::InProgress)?;
+            }
+            self.status(agent, to)?;
+            match to {
+                Status::InProgress => {
+                    if self.request.assignee.is_none() && self.rng.chance(65) {
+                        let change = self.request.assign(Some(agent.id.clone()), self.at)?;
+                        self.record(agent, change);
+                    }
+                    if self.rng.chance(35) {
+                        self.comment(agent, Visibility::Public, PUBLIC_REPLIES)?;
+                    }
+                    if self.rng.chance(15) {
+                        self.comment(agent, Visibility::Internal, INTERNAL_NOTES)?;
+                    }
+                }
+                Status::Waiting if self.rng.chance(80) => self.comment(agent, Visibility::Public, WAITING_REPLIES)?,
+                Status::Resolved if self.rng.chance(50) => {
+                    self.comment(agent, Visibility::Public, RESOLVED_REPLIES)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a dump of `count` requests received over the three years before `now`.
 pub fn generate(count: u64, seed: u64, now: Timestamp, out: impl Write) -> anyhow::Result<Generated> {
     let mut rng = Rng::new(seed);
     let calendar = HolidayCalendar::default();
     let categories = default_categories();
+    // In the order `guichet export` writes them, so that import → export gives the same bytes.
+    let mut departments = default_departments();
+    departments.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut sorted_categories = categories.clone();
+    sorted_categories.sort_by(|a, b| a.id.cmp(&b.id));
     let mut w = DumpWriter::new(out)?;
-    for d in default_departments() {
-        w.department(&d)?;
+    for d in &departments {
+        w.department(d)?;
     }
-    for c in &categories {
+    for c in &sorted_categories {
         w.category(c)?;
     }
-    let span = 3 * 365 * 86_400;
-    let mut offsets: Vec<i64> = (0..count).map(|_| rng.below(span) as i64).collect();
+    // Ids follow the order of receipt, as in a live store.
+    let mut offsets: Vec<i64> = (0..count).map(|_| received_offset(&mut rng, now)).collect();
     offsets.sort_unstable_by(|a, b| b.cmp(a));
     let mut codes = HashSet::with_capacity(count as usize);
     let mut registrations: BTreeMap<i16, u64> = BTreeMap::new();
-    let mut sample_codes = Vec::new();
+    let mut generated = Generated { requests: count, ..Generated::default() };
     for (i, offset) in offsets.into_iter().enumerate() {
         let id = i as u64 + 1;
         let received = now - SignedDuration::from_secs(offset);
@@ -202,53 +582,63 @@ pub fn generate(count: u64, seed: u64, now: Timestamp, out: impl Write) -> anyho
                 break code;
             }
         };
-        if id % 97 == 0 {
-            sample_codes.push(code.to_string());
+        if id % SAMPLE_EVERY == 0 {
+            generated.sample_codes.push(code.to_string());
         }
         let year = sla::paris_date(received).year();
         let sequence = registrations.entry(year).or_default();
         *sequence += 1;
-        let agent = Actor::agent(format!("token:bench-{}", rng.below(8)), Role::Agent);
-        let recorded_by = (channel != Channel::Web).then(|| agent.id.clone());
-        let mut request = Request::new(
+        let agent = Actor::agent(format!("bench-agent-{}", rng.below(AGENTS)), Role::Agent);
+        // Requests from other channels are typed in by an agent.
+        let creator = if channel == Channel::Web { Actor::citizen() } else { agent.clone() };
+        let request = Request::new(
             id,
             code,
             registration_number(year, *sequence),
             channel,
-            input(&mut rng, category),
+            input(&mut rng, category, channel),
             category,
             received,
-            recorded_by,
+            (channel != Channel::Web).then(|| agent.id.clone()),
             &calendar,
         );
-        let mut events =
-            vec![RequestEvent { seq: 1, at: received, actor: Actor::citizen(), change: Change::Created { channel } }];
-        let age_days = offset / 86_400;
-        let mut at = received;
-        for &status in path(&mut rng, age_days) {
-            let step = SignedDuration::from_secs(3600 + rng.below((offset as u64 / 4).max(3601)) as i64);
-            at = (at + step).min(now);
-            let reason =
-                (status == Status::Rejected).then(|| "Ne relève pas de la compétence de la commune.".to_owned());
-            let change = request.change_status(status, reason, at, &calendar)?;
-            events.push(RequestEvent { seq: events.len() as u32 + 1, at, actor: agent.clone(), change });
-            if status == Status::InProgress && rng.chance(40) {
-                let body = "Nous avons bien pris en compte votre demande.".to_owned();
-                let change = request.comment(Visibility::Public, body, true, at)?;
-                events.push(RequestEvent { seq: events.len() as u32 + 1, at, actor: agent.clone(), change });
-            }
-        }
-        if request.status.is_open() && rng.chance(50) {
-            let change = request.assign(Some(agent.id.clone()), at)?;
-            events.push(RequestEvent { seq: events.len() as u32 + 1, at, actor: agent.clone(), change });
-        }
+        let statuses = path(&mut rng, offset / 86_400);
+        let mut life = Life { rng: &mut rng, calendar: &calendar, now, request, events: Vec::new(), at: received };
+        life.record(&creator, Change::Created { channel });
+        life.live(statuses, &agent)?;
+        let Life { mut request, events, .. } = life;
         request.events = events.len() as u32;
+        generated.events += events.len() as u64;
+        *generated.by_status.entry(request.status.as_str()).or_default() += 1;
         w.request(&request, &events)?;
     }
-    w.sequence("request", count)?;
     for (year, last) in registrations {
         w.sequence(&format!("registration/{year}"), last)?;
     }
+    w.sequence("request", count)?;
     w.finish()?;
-    Ok(Generated { requests: count, sample_codes })
+    Ok(generated)
+}
+
+/// Reads back what the measurements need from an existing dump: the number of requests and
+/// the tracking codes of every 97th one (as `generate` returns them).
+pub fn scan_dump(path: &Path) -> anyhow::Result<Generated> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut generated = Generated::default();
+    for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
+        let line = line?;
+        if !line.starts_with("{\"kind\":\"request\"") {
+            continue;
+        }
+        generated.requests += 1;
+        if generated.requests % SAMPLE_EVERY == 0 {
+            let code = line
+                .split("\"tracking_code\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .with_context(|| format!("request line {} has no tracking code", generated.requests))?;
+            generated.sample_codes.push(code.to_owned());
+        }
+    }
+    Ok(generated)
 }

@@ -1,16 +1,20 @@
 //! `guichet-bench`: deterministic data generator and load measurements.
 //!
-//! `guichet-bench run --requests 1000000` generates a dump, imports it with `guichet import`,
-//! starts `guichet serve`, and measures cold start, inbox, tracking and dashboard latencies
-//! (server-side, from the `Server-Timing` header), idle memory, size on disk, and durable
-//! intake with concurrent clients. It prints a Markdown report.
+//! `guichet-bench run --requests 1000000 --work-dir /tmp/bench` generates a dump, imports it
+//! with `guichet import`, starts `guichet serve`, and measures cold start, inbox, tracking and
+//! dashboard latencies (server-side, from the `Server-Timing` header, and client-side), idle
+//! memory, size on disk, and durable intake with concurrent clients. It prints a Markdown
+//! report and exits non-zero if a step failed (a missed target is reported, not a failure).
 
 mod generate;
 mod measure;
+mod report;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use jiff::Timestamp;
 
 #[derive(Parser)]
 #[command(name = "guichet-bench", about = "Benchmarks for Guichet")]
@@ -21,19 +25,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a dump of generated requests (French addresses, categories, channels, statuses, three years).
+    /// Write a dump of generated requests (French addresses, categories, channels, statuses,
+    /// over three years); the same seed gives the same bytes.
     Generate {
         #[arg(long, default_value_t = 1_000_000)]
         requests: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// End of the three years of data (default 2026-11-01T10:00:00Z).
         #[arg(long)]
+        now: Option<Timestamp>,
+        #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
-    /// Generate, import, serve, and measure.
+    /// Generate, import, serve, and measure; prints a Markdown report.
     Run(measure::RunArgs),
     /// Durable intake against a running server (started with `http.intake_rate_per_minute=0`).
     Intake {
+        /// Base URL of the server, e.g. `http://127.0.0.1:8080`.
         #[arg(long)]
         url: String,
         #[arg(long, default_value_t = 32)]
@@ -43,28 +52,41 @@ enum Command {
     },
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Generate { requests, seed, output } => {
-            let file = std::io::BufWriter::new(std::fs::File::create(&output)?);
-            let generated = generate::generate(requests, seed, generate::default_now(), file)?;
-            eprintln!("{} requests written to {}", generated.requests, output.display());
+        Command::Generate { requests, seed, now, output } => {
+            let file = std::fs::File::create(&output).with_context(|| format!("creating {}", output.display()))?;
+            let now = now.unwrap_or_else(generate::default_now);
+            let started = std::time::Instant::now();
+            let generated = generate::generate(requests, seed, now, std::io::BufWriter::with_capacity(1 << 20, file))?;
+            eprintln!(
+                "{} requests ({} events) written to {} in {:.1} s: {:?}",
+                generated.requests,
+                generated.events,
+                output.display(),
+                started.elapsed().as_secs_f64(),
+                generated.by_status
+            );
             Ok(())
         }
-        Command::Run(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(measure::run(args))
-        }
+        Command::Run(args) => runtime()?.block_on(measure::run(args)),
         Command::Intake { url, clients, seconds } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
-            let (rate, stats) =
-                runtime.block_on(measure::intake(&http, &format!("{url}/api/v1/requests"), clients, seconds))?;
+            let http = reqwest::Client::builder().pool_max_idle_per_host(clients.max(1) * 2).build()?;
+            let url = format!("{}/api/v1/requests", url.trim_end_matches('/'));
+            let run = runtime()?.block_on(measure::intake(&http, &url, clients, seconds))?;
             println!(
-                "durable intake: {rate:.0} requests/s with {clients} clients (p50 {:.2} ms, p99 {:.2} ms)",
-                stats.at(0.5),
-                stats.at(0.99)
+                "durable intake: {:.0} requests/s with {clients} clients (p50 {:.2} ms, p99 {:.2} ms)",
+                run.rate,
+                run.latencies.at(0.5),
+                run.latencies.at(0.99)
             );
+            if let Some(first) = run.first_failure {
+                anyhow::bail!("{} answers other than 201, first: {first}", run.failures);
+            }
             Ok(())
         }
     }
