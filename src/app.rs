@@ -150,7 +150,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
     let store = core.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
-    tracing::info!("stopped cleanly");
+    let _ = admin.await;
+    drop(core);
+    // Lets sled write its snapshot now rather than replay this run's log at the next start.
+    let cache = config.storage.cache_capacity_mib << 20;
+    let dir = store_dir(&data_dir);
+    match tokio::task::spawn_blocking(move || store::settle(&dir, cache)).await? {
+        Ok(()) => tracing::info!("stopped cleanly"),
+        Err(e) => tracing::warn!(error = %e, "stopped; the store will replay its log at the next start"),
+    }
     Ok(())
 }
 

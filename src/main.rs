@@ -249,7 +249,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let open = move || std::fs::File::open(&file).map(BufReader::new);
             let result = tokio::task::spawn_blocking(move || dump::import(&s, &repos, open)).await?;
             store.close();
+            drop(store);
             let stats = result?;
+            store::settle(&app::store_dir(&data_dir), config.storage.cache_capacity_mib << 20)?;
             println!("imported: {}", serde_json::to_string(&stats)?);
             Ok(())
         }

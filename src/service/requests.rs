@@ -103,6 +103,11 @@ impl RequestService {
         let actor = actor.clone();
         for _attempt in 0..4 {
             let code = TrackingCode::from_random(random_u64()?);
+            // Checked here first, off the single writer thread: this read brings the code's
+            // leaf into the cache, so the check inside the write is cheap.
+            if self.core.repos.requests.id_by_tracking_code(&code)?.is_some() {
+                continue;
+            }
             let (repos, actor, input, files, recorded_by) =
                 (repos.clone(), actor.clone(), input.clone(), files.clone(), recorded_by.clone());
             let written = self

@@ -80,7 +80,9 @@ pub fn restore(backup_dir: &Path, data_dir: &Path, cache_capacity_bytes: u64) ->
     let (store, repos) = super::open(&data_dir.join("store"), cache_capacity_bytes)?;
     let result = dump::import(&store, &repos, || fs::File::open(&dump_path).map(BufReader::new));
     store.close();
+    drop((store, repos));
     let stats = result?;
+    super::settle(&data_dir.join("store"), cache_capacity_bytes)?;
     copy_tree(&backup_dir.join("files"), &data_dir.join("files"))?;
     let key = backup_dir.join(KEY_FILE);
     if key.exists() {

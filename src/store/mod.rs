@@ -430,6 +430,22 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
     Ok((store, repos))
 }
 
+/// Opens a closed store once and closes it again. sled 0.34 writes its page-table snapshot
+/// only when a store is opened, and replays on the next open everything logged since: after
+/// an import, a restore or a server run, this makes the next start read the snapshot instead
+/// of replaying gigabytes of log. Every handle on the store must have been dropped.
+pub fn settle(dir: &Path, cache_capacity_bytes: u64) -> Result<()> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_capacity_bytes)
+        .mode(sled::Mode::HighThroughput)
+        .flush_every_ms(None)
+        .open()
+        .map_err(store_error)?;
+    db.flush().map_err(store_error)?;
+    Ok(())
+}
+
 /// Writes a file readable by its owner only (mode 0600), durably.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
