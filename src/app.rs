@@ -138,13 +138,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         },
     );
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
-    tokio::select! {
-        result = server => result?,
+    let finished_in_time = tokio::select! {
+        result = server => { result?; true }
         () = async move {
             let _ = stop_rx.wait_for(|stopped| *stopped).await;
             tokio::time::sleep(grace).await;
-        } => tracing::warn!("requests still running after the grace period; stopping anyway"),
-    }
+        } => {
+            tracing::warn!("requests still running after the grace period; stopping anyway");
+            false
+        }
+    };
     admin.abort();
     let _ = std::fs::remove_file(data_dir.join(admin::SOCKET));
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
@@ -152,7 +155,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || store.close()).await?;
     let _ = admin.await;
     drop(core);
-    // Lets sled write its snapshot now rather than replay this run's log at the next start.
+    // Lets sled write its snapshot now rather than replay this run's log at the next start;
+    // not when connections outlived the grace period, as they still hold the store.
+    if !finished_in_time {
+        tracing::info!("stopped; the store will replay its log at the next start");
+        return Ok(());
+    }
     let cache = config.storage.cache_capacity_mib << 20;
     let dir = store_dir(&data_dir);
     match tokio::task::spawn_blocking(move || store::settle(&dir, cache)).await? {

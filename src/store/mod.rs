@@ -121,19 +121,12 @@ pub struct StoreBuilder {
 impl StoreBuilder {
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<StoreBuilder> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Store(format!("{}: {e}", dir.display())))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_capacity_bytes)
-            .mode(sled::Mode::HighThroughput)
-            // The flusher thread below makes writes durable; sled's own timer would only add flushes.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    Error::Unavailable("the store is in use by another process (is `guichet serve` running?)".into())
-                }
-                other => store_error(other),
-            })?;
+        let db = sled_config(dir, cache_capacity_bytes).open().map_err(|e| match e {
+            sled::Error::Io(io) if is_lock_error(&io) => {
+                Error::Unavailable("the store is in use by another process (is `guichet serve` running?)".into())
+            }
+            other => store_error(other),
+        })?;
         Ok(StoreBuilder { db, dir: dir.to_owned(), trees: Vec::new() })
     }
 
@@ -430,18 +423,37 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
     Ok((store, repos))
 }
 
+/// sled reports a store opened by someone else only through this message.
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
+/// The one sled configuration every open of the store uses.
+fn sled_config(dir: &Path, cache_capacity_bytes: u64) -> sled::Config {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_capacity_bytes)
+        .mode(sled::Mode::HighThroughput)
+        // The flusher thread makes writes durable; sled's own timer would only add flushes.
+        .flush_every_ms(None)
+}
+
 /// Opens a closed store once and closes it again. sled 0.34 writes its page-table snapshot
 /// only when a store is opened, and replays on the next open everything logged since: after
 /// an import, a restore or a server run, this makes the next start read the snapshot instead
 /// of replaying gigabytes of log. Every handle on the store must have been dropped.
 pub fn settle(dir: &Path, cache_capacity_bytes: u64) -> Result<()> {
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(cache_capacity_bytes)
-        .mode(sled::Mode::HighThroughput)
-        .flush_every_ms(None)
-        .open()
-        .map_err(store_error)?;
+    // sled's I/O threads may still hold the previous handle for a moment after it is
+    // dropped; its file lock goes with that last reference.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled_config(dir, cache_capacity_bytes).open() {
+            Err(sled::Error::Io(e)) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.map_err(store_error)?,
+        }
+    };
     db.flush().map_err(store_error)?;
     Ok(())
 }

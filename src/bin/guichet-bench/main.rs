@@ -14,7 +14,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use jiff::Timestamp;
 
 #[derive(Parser)]
 #[command(name = "guichet-bench", about = "Benchmarks for Guichet")]
@@ -28,13 +27,8 @@ enum Command {
     /// Write a dump of generated requests (French addresses, categories, channels, statuses,
     /// over three years); the same seed gives the same bytes.
     Generate {
-        #[arg(long, default_value_t = 1_000_000)]
-        requests: u64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// End of the three years of data (default 2026-11-01T10:00:00Z).
-        #[arg(long)]
-        now: Option<Timestamp>,
+        #[command(flatten)]
+        data: generate::DataArgs,
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },
@@ -58,7 +52,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Generate { requests, seed, now, output } => {
+        Command::Generate { data: generate::DataArgs { requests, seed, now }, output } => {
             let file = std::fs::File::create(&output).with_context(|| format!("creating {}", output.display()))?;
             let now = now.unwrap_or_else(generate::default_now);
             let started = std::time::Instant::now();

@@ -14,14 +14,9 @@ use super::report::{self, QueryRow, Row, Stats, mib};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Requests in the generated store (ignored with `--dump`).
-    #[arg(long, default_value_t = 1_000_000)]
-    requests: u64,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// "Now" of the generated data (default 2026-11-01T10:00:00Z).
-    #[arg(long)]
-    now: Option<Timestamp>,
+    /// What to generate (ignored with `--dump`).
+    #[command(flatten)]
+    data: generate::DataArgs,
     /// Import this dump instead of generating one.
     #[arg(long, value_name = "FILE")]
     dump: Option<PathBuf>,
@@ -162,7 +157,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if data.exists() {
         std::fs::remove_dir_all(&data).with_context(|| format!("emptying {}", data.display()))?;
     }
-    let now = args.now.unwrap_or_else(generate::default_now);
+    let now = args.data.now.unwrap_or_else(generate::default_now);
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut failures: Vec<String> = Vec::new();
@@ -175,10 +170,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             (dump.clone(), generated)
         }
         None => {
-            let dump = args.work_dir.join(format!("requests-{}-seed{}.jsonl", args.requests, args.seed));
+            let dump = args.work_dir.join(format!("requests-{}-seed{}.jsonl", args.data.requests, args.data.seed));
             let started = Instant::now();
             let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&dump)?);
-            let generated = generate::generate(args.requests, args.seed, now, file)?;
+            let generated = generate::generate(args.data.requests, args.data.seed, now, file)?;
             let secs = started.elapsed().as_secs_f64();
             let size = std::fs::metadata(&dump)?.len();
             rows.push(Row {
@@ -277,7 +272,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .map(|(d, s)| format!("{base}/api/v1/requests?department={d}&status={}&sort=due&limit=50", s.as_str()))
         .collect();
     let mut track: Vec<String> = sample_codes.iter().map(|c| format!("{base}/api/v1/track/{c}")).collect();
-    Rng::new(args.seed ^ 0x0074_7261_636b).shuffle(&mut track);
+    Rng::new(args.data.seed ^ 0x0074_7261_636b).shuffle(&mut track);
     let dashboard = vec![format!("{base}/api/v1/dashboard")];
     let mut queries = Vec::new();
     for (name, urls, limit, target) in [
