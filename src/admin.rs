@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::domain::account::Scope;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::{Error, Result};
 use crate::service::Core;
+use crate::service::accounts::AccountService;
 use crate::service::tokens::TokenService;
 use crate::store::backup;
 
@@ -21,6 +23,7 @@ pub const SOCKET: &str = "admin.sock";
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum AdminRequest {
     Token { role: Role, label: String },
+    Invite { email: String, role: Role, departments: Vec<String> },
     AuditVerify,
     Backup { dir: PathBuf },
     Check,
@@ -49,6 +52,11 @@ pub async fn handle(core: &std::sync::Arc<Core>, data_dir: &Path, request: Admin
         AdminRequest::Token { role, label } => {
             let issued = TokenService::new(core.clone()).issue(&cli, role, label).await?;
             Ok(to_json(&issued))
+        }
+        AdminRequest::Invite { email, role, departments } => {
+            let scope = if departments.is_empty() { Scope::All } else { Scope::Departments(departments) };
+            let link = AccountService::new(core.clone()).invite(&cli, &email, role, scope).await?;
+            Ok(to_json(&link))
         }
         AdminRequest::AuditVerify => {
             // Writes are held back while the chain is read, so a busy server reads as it is.

@@ -8,14 +8,20 @@ use std::time::Duration;
 use anyhow::Context;
 use ed25519_dalek::SigningKey;
 
+use crate::auth::oidc::OidcClient;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::account::AutoApproval;
+use crate::domain::actor::Role;
 use crate::domain::holidays::HolidayCalendar;
+use crate::service::accounts::AccountService;
 use crate::service::audit::AuditService;
 use crate::service::catalogue::CatalogueService;
+use crate::service::guests::GuestService;
 use crate::service::requests::RequestService;
+use crate::service::sessions::SessionService;
 use crate::service::tokens::TokenService;
-use crate::service::{Core, Settings};
+use crate::service::{AuthSettings, Core, Settings};
 use crate::store::backup::KEY_FILE;
 use crate::store::files::FileStore;
 use crate::web::listener::{AppListener, ClientAddr, tls_acceptor};
@@ -74,17 +80,63 @@ pub fn open_core(config: &Config, clock: Arc<dyn Clock>, public_url: String) -> 
         max_file_bytes: a.max_file_bytes(),
         max_request_bytes: a.max_request_bytes(),
         allowed_types: a.allowed_types.clone(),
+        auth: auth_settings(config)?,
     };
     Ok(Arc::new(Core { store, repos, files, clock, settings }))
 }
 
-pub fn state(core: &Arc<Core>, config: &Config) -> AppState {
+fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {
+    let a = &config.auth;
+    let role = Role::parse(&a.auto_approve_role).context("[auth] auto_approve_role")?;
+    let minutes = |m: u64| jiff::SignedDuration::from_mins(i64::try_from(m).unwrap_or(i64::MAX / 120));
+    Ok(AuthSettings {
+        session_idle: minutes(a.session_idle_minutes),
+        session_max: minutes(a.session_max_hours.saturating_mul(60)),
+        auto_approval: AutoApproval {
+            email_domains: a.auto_approve_domains.iter().map(|d| d.to_lowercase()).collect(),
+            sirets: a.auto_approve_sirets.clone(),
+            role,
+        },
+        link_validity: minutes(a.link_hours.saturating_mul(60)),
+        guest_link_validity: minutes(a.guest_link_minutes),
+        admin_acr: config.oidc.admin_acr.clone(),
+    })
+}
+
+/// The identity provider client, if `[oidc]` names one.
+fn oidc_client(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<OidcClient>>> {
+    let o = &config.oidc;
+    if !o.enabled() {
+        return Ok(None);
+    }
+    let secret = if o.client_secret_file.is_empty() {
+        o.client_secret.clone()
+    } else {
+        let text = std::fs::read_to_string(&o.client_secret_file)
+            .with_context(|| format!("[oidc] client_secret_file {}", o.client_secret_file))?;
+        text.lines().next().unwrap_or_default().trim().to_owned()
+    };
+    Ok(Some(Arc::new(OidcClient::new(o, secret, public_url)?)))
+}
+
+pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
     let s = &core.settings;
-    AppState {
+    let origin = {
+        let url = &s.public_url;
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let end = url[after_scheme..].find('/').map_or(url.len(), |i| i + after_scheme);
+        url[..end].to_owned()
+    };
+    Ok(AppState {
         requests: RequestService::new(core.clone()),
         catalogue: CatalogueService::new(core.clone()),
         tokens: TokenService::new(core.clone()),
         audit: AuditService::new(core.clone()),
+        accounts: AccountService::new(core.clone()),
+        sessions: SessionService::new(core.clone()),
+        guests: GuestService::new(core.clone()),
+        oidc: oidc_client(config, &s.public_url)?,
+        failures: Arc::new(RateLimiter::new(config.auth.max_failures_per_minute)),
         store: core.store.clone(),
         files: core.files.clone(),
         web: Arc::new(WebSettings {
@@ -96,9 +148,13 @@ pub fn state(core: &Arc<Core>, config: &Config) -> AppState {
             max_files: s.max_files,
             allowed_types: s.allowed_types.clone(),
             trust_forwarded_for: config.http.trust_forwarded_for,
+            secure_cookies: s.public_url.starts_with("https://"),
+            public_origin: origin,
+            session_max_seconds: config.auth.session_max_hours.saturating_mul(3600),
+            admin_acr: config.oidc.admin_acr.clone(),
         }),
         intake_limiter: Arc::new(RateLimiter::new(config.http.intake_rate_per_minute)),
-    }
+    })
 }
 
 /// `guichet serve`: runs until SIGTERM or ctrl-c, then stops accepting, lets requests in
@@ -125,7 +181,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let admin_socket =
         admin::bind(&data_dir).context("the admin channel is needed by `guichet backup`, `admin token`...")?;
     let admin = tokio::spawn(admin::serve(admin_socket, core.clone(), data_dir.clone()));
-    let app = crate::web::router(state(&core, &config));
+    let app_state = state(&core, &config)?;
+    if let Some(link) = app_state.accounts.bootstrap_link().await? {
+        // The one way in on a new instance: printed, never stored in clear.
+        tracing::warn!(url = %link.url, expires_at = %link.expires_at, "no administrator yet: open this single-use link to become the first one");
+    }
+    let sweeper = tokio::spawn(sweep_expired(app_state.sessions.clone()));
+    let app = crate::web::router(app_state);
     std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
     let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());
     tracing::info!(address = %local, url = %public_url, instance_key = %public_key, "Guichet is listening");
@@ -149,6 +211,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     admin.abort();
+    sweeper.abort();
     let _ = std::fs::remove_file(data_dir.join(admin::SOCKET));
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
     let store = core.store.clone();
@@ -168,6 +231,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "stopped; the store will replay its log at the next start"),
     }
     Ok(())
+}
+
+/// Removes expired sessions, logins and links every ten minutes.
+async fn sweep_expired(sessions: SessionService) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match sessions.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "expired sessions, logins and links removed"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired sessions failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -27,6 +27,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub storage: StorageConfig,
     pub attachments: AttachmentsConfig,
+    pub oidc: OidcConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 
@@ -133,6 +135,97 @@ impl Default for AttachmentsConfig {
             max_files: 10,
             allowed_types: KNOWN_TYPES.iter().map(|t| (*t).to_owned()).collect(),
         }
+    }
+}
+
+/// The organisation's OpenID Connect provider. Empty `issuer`: no provider, sign-in links only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Such as `https://auth.agentconnect.gouv.fr/api/v2`; `http://` only on loopback.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Read the secret from this file instead (first line), to keep it out of the configuration.
+    pub client_secret_file: String,
+    /// `generic` or `proconnect`.
+    pub profile: String,
+    /// Empty: the profile's defaults.
+    pub scopes: Vec<String>,
+    /// Text of the login button.
+    pub button_label: String,
+    /// Claim names, for providers that use other ones.
+    pub claim_email: String,
+    pub claim_given_name: String,
+    /// Empty: `family_name` (generic) or `usual_name` (proconnect).
+    pub claim_family_name: String,
+    pub claim_siret: String,
+    /// `acr` value required for administrative actions (step-up); empty: none required.
+    pub admin_acr: String,
+    /// Seconds of clock difference with the provider that are tolerated.
+    pub clock_skew_seconds: u64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            client_secret_file: String::new(),
+            profile: "generic".into(),
+            scopes: Vec::new(),
+            button_label: "Se connecter avec le compte de ma collectivité".into(),
+            claim_email: "email".into(),
+            claim_given_name: "given_name".into(),
+            claim_family_name: String::new(),
+            claim_siret: "siret".into(),
+            admin_acr: String::new(),
+            clock_skew_seconds: 60,
+        }
+    }
+}
+
+/// Accounts, sessions and sign-in links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A session unused this long ends.
+    pub session_idle_minutes: u64,
+    /// A session ends this long after the login, used or not.
+    pub session_max_hours: u64,
+    /// First logins with these e-mail domains are approved without waiting for an admin.
+    pub auto_approve_domains: Vec<String>,
+    /// Same, by the organisation's SIRET (ProConnect).
+    pub auto_approve_sirets: Vec<String>,
+    /// Role of accounts approved by those rules.
+    pub auto_approve_role: String,
+    /// Validity of the first-admin link printed at start-up, and of invitation links.
+    pub link_hours: u64,
+    /// Validity of a guest's sign-in link.
+    pub guest_link_minutes: u64,
+    /// Wrong secrets (links, tokens) accepted per client address and minute before refusing.
+    pub max_failures_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_idle_minutes: 120,
+            session_max_hours: 12,
+            auto_approve_domains: Vec::new(),
+            auto_approve_sirets: Vec::new(),
+            auto_approve_role: "agent".into(),
+            link_hours: 24,
+            guest_link_minutes: 60,
+            max_failures_per_minute: 10,
+        }
+    }
+}
+
+impl OidcConfig {
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
     }
 }
 
@@ -495,9 +588,60 @@ impl Checks {
             self.require(KNOWN_TYPES.contains(&t.as_str()), "attachments.allowed_types", why);
         }
 
+        let o = &c.oidc;
+        if o.enabled() {
+            let why = format!("{:?} must be an https:// address (http:// only on 127.0.0.1 or localhost)", o.issuer);
+            self.require(is_issuer_url(&o.issuer), "oidc.issuer", why);
+            self.require(!o.client_id.is_empty(), "oidc.client_id", "must be set when oidc.issuer is");
+            let secret_set = !o.client_secret.is_empty() || !o.client_secret_file.is_empty();
+            self.require(secret_set, "oidc.client_secret", "set client_secret or client_secret_file");
+        }
+        if !o.client_secret_file.is_empty() && !Path::new(&o.client_secret_file).is_file() {
+            self.fail("oidc.client_secret_file", format!("file {} does not exist", o.client_secret_file));
+        }
+        let why = "must be generic or proconnect";
+        self.require(["generic", "proconnect"].contains(&o.profile.as_str()), "oidc.profile", why);
+        for scope in &o.scopes {
+            let ok = !scope.is_empty() && scope.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
+            self.require(ok, "oidc.scopes", format!("{scope:?} is not a scope name"));
+        }
+
+        let a = &c.auth;
+        self.require(a.session_idle_minutes >= 1, "auth.session_idle_minutes", "must be at least 1");
+        self.require(a.session_max_hours >= 1, "auth.session_max_hours", "must be at least 1");
+        let roles = ["admin", "manager", "agent", "elected"];
+        let why = "must be admin, manager, agent or elected";
+        self.require(roles.contains(&a.auto_approve_role.as_str()), "auth.auto_approve_role", why);
+        for siret in &a.auto_approve_sirets {
+            let ok = siret.len() == 14 && siret.bytes().all(|b| b.is_ascii_digit());
+            self.require(ok, "auth.auto_approve_sirets", format!("{siret:?} is not 14 digits"));
+        }
+        for domain in &a.auto_approve_domains {
+            let ok = domain.contains('.') && !domain.contains('@') && !domain.contains(char::is_whitespace);
+            self.require(ok, "auth.auto_approve_domains", format!("{domain:?} is not a domain such as mairie.fr"));
+        }
+        self.require(a.link_hours >= 1, "auth.link_hours", "must be at least 1");
+        self.require(a.guest_link_minutes >= 1, "auth.guest_link_minutes", "must be at least 1");
+
         let l = &c.log;
         self.require(LOG_LEVELS.contains(&l.level.as_str()), "log.level", "must be error, warn, info, debug or trace");
         self.require(["text", "json"].contains(&l.format.as_str()), "log.format", "must be text or json");
+    }
+}
+
+/// `https://`, or `http://` on a loopback host (development and tests).
+fn is_issuer_url(url: &str) -> bool {
+    let url = url.strip_suffix('/').unwrap_or(url);
+    if !is_http_url(url) {
+        return false;
+    }
+    match url.strip_prefix("http://") {
+        None => url.starts_with("https://"),
+        Some(rest) => {
+            let host = rest.split('/').next().unwrap_or("");
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            ["127.0.0.1", "localhost", "[::1]"].contains(&host)
+        }
     }
 }
 

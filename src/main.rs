@@ -72,6 +72,17 @@ enum AdminCommand {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Create an agent's account and print a single-use sign-in link for them (works with no
+    /// identity provider; with one, they can also log in there with the same address).
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Limit what they see to these departments (repeatable); every request otherwise.
+        #[arg(long = "department", value_name = "ID")]
+        departments: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +185,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let token = result.get("token").and_then(|t| t.as_str()).unwrap_or_default();
             println!("{token}");
             eprintln!("Token {} ({}) created. It is shown only once.", result["id"], role.as_str());
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Invite { email, role, departments } } => {
+            let result = through_server_or_store(&config, AdminRequest::Invite { email, role, departments }).await?;
+            println!("{}", result.get("url").and_then(|u| u.as_str()).unwrap_or_default());
+            eprintln!("Single-use sign-in link, valid until {}.", result["expires_at"]);
             Ok(())
         }
         Command::Audit { command: AuditCommand::Verify } => {

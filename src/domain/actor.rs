@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Roles of people working in Guichet. Permissions per role live in `auth::permission`.
+use super::account::Scope;
+
+/// Roles of people working in Guichet. Permissions per role live in `service::permission`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -50,18 +52,30 @@ pub struct Actor {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// What the actor sees; known from the account at authentication, not recorded.
+    #[serde(skip)]
+    pub scope: Scope,
+    /// Whether the login met the authentication level required for admin actions.
+    #[serde(skip)]
+    pub step_up: bool,
 }
 
 impl Actor {
     pub fn citizen() -> Self {
-        Actor { kind: ActorKind::Citizen, id: String::new(), role: None }
+        Actor { kind: ActorKind::Citizen, id: String::new(), role: None, scope: Scope::All, step_up: false }
     }
 
     pub fn system(what: &str) -> Self {
-        Actor { kind: ActorKind::System, id: what.to_owned(), role: None }
+        Actor { kind: ActorKind::System, id: what.to_owned(), role: None, scope: Scope::All, step_up: true }
     }
 
+    /// An API token: every request, and no step-up to ask for.
     pub fn agent(id: impl Into<String>, role: Role) -> Self {
-        Actor { kind: ActorKind::Agent, id: id.into(), role: Some(role) }
+        Actor { kind: ActorKind::Agent, id: id.into(), role: Some(role), scope: Scope::All, step_up: true }
+    }
+
+    /// Someone signed in to an account.
+    pub fn account(id: impl Into<String>, role: Role, scope: Scope, step_up: bool) -> Self {
+        Actor { kind: ActorKind::Agent, id: id.into(), role: Some(role), scope, step_up }
     }
 }

@@ -18,6 +18,9 @@ pub enum Error {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
+    /// Allowed to the role, but the login was weaker than what the instance requires for it.
+    #[error("a stronger login is required")]
+    StepUpRequired,
     #[error("{message}")]
     TooLarge { message: String },
     #[error("{message}")]

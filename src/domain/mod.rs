@@ -1,5 +1,6 @@
 //! Pure model and rules. Nothing here does I/O or imports another layer of the crate.
 
+pub mod account;
 pub mod acknowledgement;
 pub mod actor;
 pub mod audit;

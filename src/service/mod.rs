@@ -1,14 +1,19 @@
 //! Use cases. Every state change passes through here, is checked against the permission
 //! table, and is written with its audit entry in one durable transaction.
 
+pub mod accounts;
 pub mod acknowledgement;
 pub mod audit;
 pub mod catalogue;
+pub mod guests;
 pub mod permission;
 pub mod requests;
+pub mod sessions;
 pub mod tokens;
 
 use std::sync::Arc;
+
+use base64::Engine;
 
 use crate::clock::Clock;
 use crate::domain::holidays::HolidayCalendar;
@@ -30,6 +35,19 @@ pub struct Settings {
     pub max_file_bytes: u64,
     pub max_request_bytes: u64,
     pub allowed_types: Vec<String>,
+    pub auth: AuthSettings,
+}
+
+/// Accounts, sessions and links (from `[auth]` and `[oidc]`).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub session_idle: jiff::SignedDuration,
+    pub session_max: jiff::SignedDuration,
+    pub auto_approval: crate::domain::account::AutoApproval,
+    pub link_validity: jiff::SignedDuration,
+    pub guest_link_validity: jiff::SignedDuration,
+    /// `acr` needed for administrative actions; empty: none.
+    pub admin_acr: String,
 }
 
 /// What every service shares.
@@ -39,6 +57,22 @@ pub struct Core {
     pub files: FileStore,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+}
+
+/// A new secret for a user to hold (session, link, state): 256 random bits, URL-safe, and
+/// the SHA-256 under which it is stored.
+pub(crate) fn new_secret() -> Result<(String, Vec<u8>)> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = secret_hash(&secret);
+    Ok((secret, hash))
+}
+
+/// How secrets are looked up: by their SHA-256, never stored in clear.
+pub(crate) fn secret_hash(secret: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes()).to_vec()
 }
 
 pub(crate) fn random_u64() -> Result<u64> {

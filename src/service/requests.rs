@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::permission::{Action, require};
+use super::permission::{Action, require, require_request};
 use super::{Core, blocking, random_u64};
+use crate::domain::account::Scope;
 use crate::domain::acknowledgement::Acknowledgement;
-use crate::domain::actor::{Actor, ActorKind};
+use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::catalogue::Category;
 use crate::domain::request::{
     Attachment, Change, Channel, NewRequest, Request, RequestEvent, Visibility, registration_number,
@@ -18,6 +19,7 @@ use crate::domain::status::Status;
 use crate::domain::tracking::TrackingCode;
 use crate::domain::{Error, Result, sla};
 use crate::store::files::StoredFile;
+use crate::store::requests::query::matches;
 use crate::store::requests::{DashboardCounts, Page, RequestQuery};
 
 pub use views::{Created, PublicEvent, PublicTracking, RequestDetail, RequestSummary};
@@ -219,7 +221,12 @@ impl RequestService {
     /// One request with its timeline. Agents' reads of personal data go to the audit journal.
     pub async fn get(&self, actor: &Actor, id: u64) -> Result<RequestDetail> {
         require(actor, Action::ReadRequests)?;
-        let request = self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))?;
+        let mut request = self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))?;
+        require_request(actor, Action::ReadRequests, id, &request.department)?;
+        if actor.role == Some(Role::Guest) {
+            // A partner needs the facts of the request, not who the citizen is.
+            request.contact = Default::default();
+        }
         let events = self.core.repos.requests.events(id)?;
         let (audit, actor, now) = (self.core.repos.audit.clone(), actor.clone(), self.core.clock.now());
         self.core
@@ -232,8 +239,30 @@ impl RequestService {
         Ok(RequestDetail::new(request, events, now))
     }
 
-    pub async fn list(&self, actor: &Actor, query: RequestQuery) -> Result<(Vec<RequestSummary>, Option<String>)> {
+    pub async fn list(&self, actor: &Actor, mut query: RequestQuery) -> Result<(Vec<RequestSummary>, Option<String>)> {
         require(actor, Action::ReadRequests)?;
+        match &actor.scope {
+            Scope::All => {}
+            Scope::Departments(mine) => match &query.department {
+                Some(d) if !mine.contains(d) => return Ok((Vec::new(), None)),
+                Some(_) => {}
+                None if mine.len() == 1 => query.department = mine.first().cloned(),
+                None => query.within = Some(mine.clone()),
+            },
+            Scope::Requests(ids) => {
+                // A guest's few requests, read one by one.
+                let mut items = Vec::new();
+                for id in ids {
+                    if let Some(r) = self.core.repos.requests.get(*id)? {
+                        if matches(&query, &r) {
+                            items.push(RequestSummary::new(&r, query.now));
+                        }
+                    }
+                }
+                items.sort_by_key(|r| r.due_at);
+                return Ok((items, None));
+            }
+        }
         let repos = self.core.repos.clone();
         let now = query.now;
         let Page { items, next_cursor } = blocking(move || repos.requests.list(&query)).await?;
@@ -267,9 +296,14 @@ impl RequestService {
     }
 
     pub async fn comment(&self, actor: &Actor, id: u64, visibility: Visibility, body: String) -> Result<Request> {
+        if actor.role == Some(Role::Guest) && visibility != Visibility::Internal {
+            return Err(Error::invalid("internal_only", "visibility", "guests write internal comments only"));
+        }
         let by_agent = actor.kind == ActorKind::Agent;
-        self.update(actor, id, "request.comment", move |r, _, now| r.comment(visibility, body.clone(), by_agent, now))
-            .await
+        self.update_as(actor, Action::CommentRequests, id, "request.comment", move |r, _, now| {
+            r.comment(visibility, body.clone(), by_agent, now)
+        })
+        .await
     }
 
     pub async fn attach(&self, actor: &Actor, id: u64, file: NewAttachment) -> Result<Request> {
@@ -290,12 +324,27 @@ impl RequestService {
     where
         F: Fn(&mut Request, &dyn Fn(&str) -> Result<bool>, Timestamp) -> Result<Change> + Send + 'static,
     {
-        require(actor, Action::WorkRequests)?;
+        self.update_as(actor, Action::WorkRequests, id, action, change).await
+    }
+
+    async fn update_as<F>(
+        &self,
+        actor: &Actor,
+        right: Action,
+        id: u64,
+        action: &'static str,
+        change: F,
+    ) -> Result<Request>
+    where
+        F: Fn(&mut Request, &dyn Fn(&str) -> Result<bool>, Timestamp) -> Result<Change> + Send + 'static,
+    {
+        require(actor, right)?;
         let (repos, actor, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
         self.core
             .store
             .write(move |tx| {
                 let old = repos.requests.get_tx(tx, id)?;
+                require_request(&actor, right, id, &old.department)?;
                 let mut new = old.clone();
                 let department_exists = |d: &str| -> Result<bool> {
                     match repos.catalogue.department_tx(tx, d) {
@@ -318,6 +367,7 @@ impl RequestService {
     pub async fn attachment_file(&self, actor: &Actor, id: u64, sha256: &str) -> Result<(Attachment, Vec<u8>)> {
         require(actor, Action::ReadRequests)?;
         let request = self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))?;
+        require_request(actor, Action::ReadRequests, id, &request.department)?;
         let found = request.attachments.iter().find(|a| a.sha256 == sha256).cloned();
         let attachment = found.ok_or(Error::not_found("attachment"))?;
         let bytes = self.core.files.read(sha256).await?;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::Core;
 use super::permission::{Action, require};
+use crate::domain::account::Scope;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::audit::hex;
 use crate::domain::catalogue::validate_text;
@@ -70,7 +71,14 @@ impl TokenService {
             return Ok(None);
         }
         let token = self.core.repos.tokens.by_hash(&hash(secret))?;
-        Ok(token.filter(|t| !t.revoked).map(|t| Actor::agent(format!("token:{}", t.id), t.role)))
+        Ok(token.filter(|t| !t.revoked).map(|t| {
+            let mut actor = Actor::agent(format!("token:{}", t.id), t.role);
+            if t.role == Role::Guest {
+                // Guests see what they are invited to, and a token is invited to nothing.
+                actor.scope = Scope::Requests(Vec::new());
+            }
+            actor
+        }))
     }
 
     pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<()> {

@@ -1,5 +1,5 @@
 //! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
-//! tokens, requests with their timelines, audit journal, sequences), each line carrying
+//! tokens, accounts, guests, requests with their timelines, audit journal, sequences), each line carrying
 //! its kind and schema version. The same store always gives the same bytes, so
 //! export → import → export is identical. Import upgrades older versions and rebuilds
 //! indexes and counters from the records.
@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::codec::Versioned;
 use super::{Repos, Store};
+use crate::domain::account::{Account, Guest};
 use crate::domain::audit::{AuditEntry, ChainVerifier};
 use crate::domain::catalogue::{Category, Department};
 use crate::domain::request::{Request, RequestEvent};
@@ -32,6 +33,8 @@ enum Line {
     Department { version: u8, value: Value },
     Category { version: u8, value: Value },
     ApiToken { version: u8, hash: String, value: Value },
+    Account { version: u8, value: Value },
+    Guest { version: u8, value: Value },
     Request { version: u8, value: Value, events_version: u8, events: Vec<Value> },
     AuditEntry { version: u8, value: Value },
     Sequence { name: String, value: u64 },
@@ -42,6 +45,8 @@ pub struct DumpStats {
     pub departments: u64,
     pub categories: u64,
     pub tokens: u64,
+    pub accounts: u64,
+    pub guests: u64,
     pub requests: u64,
     pub events: u64,
     pub audit_entries: u64,
@@ -84,6 +89,16 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::ApiToken { version: ApiToken::VERSION, hash, value: to_value(t)? })
     }
 
+    pub fn account(&mut self, a: &Account) -> Result<()> {
+        self.stats.accounts += 1;
+        write_line(&mut self.out, &Line::Account { version: Account::VERSION, value: to_value(a)? })
+    }
+
+    pub fn guest(&mut self, g: &Guest) -> Result<()> {
+        self.stats.guests += 1;
+        write_line(&mut self.out, &Line::Guest { version: Guest::VERSION, value: to_value(g)? })
+    }
+
     pub fn request(&mut self, r: &Request, events: &[RequestEvent]) -> Result<()> {
         self.stats.requests += 1;
         self.stats.events += events.len() as u64;
@@ -124,6 +139,12 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     for (hash, token) in repos.tokens.all()? {
         w.token(&hash, &token)?;
+    }
+    for account in repos.accounts.all()? {
+        w.account(&account)?;
+    }
+    for guest in repos.accounts.guests()? {
+        w.guest(&guest)?;
     }
     for request in repos.requests.iter() {
         let request = request?;
@@ -200,6 +221,7 @@ pub fn import<R: BufRead>(store: &Store, repos: &Repos, open: impl Fn() -> std::
         || !repos.catalogue.departments()?.is_empty()
         || !repos.catalogue.categories()?.is_empty()
         || !repos.tokens.all()?.is_empty()
+        || !repos.accounts.is_empty()
         || repos.audit.head()?.0 > 0;
     if used {
         return Err(Error::conflict(
@@ -227,6 +249,8 @@ enum Record {
     Department(Department),
     Category(Category),
     Token(Vec<u8>, ApiToken),
+    Account(Box<Account>),
+    Guest(Box<Guest>),
     Request(Box<Request>, Vec<RequestEvent>),
     Audit(AuditEntry),
     Sequence(String, u64),
@@ -249,6 +273,14 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
                 stats.tokens += 1;
                 let hash = parse_hex(&hash).ok_or_else(|| Error::invalid("invalid_dump", "hash", "bad token hash"))?;
                 Record::Token(hash, upgrade(version, value)?)
+            }
+            Line::Account { version, value } => {
+                stats.accounts += 1;
+                Record::Account(Box::new(upgrade(version, value)?))
+            }
+            Line::Guest { version, value } => {
+                stats.guests += 1;
+                Record::Guest(Box::new(upgrade(version, value)?))
             }
             Line::Request { version, value, events_version, events } => {
                 stats.requests += 1;
@@ -277,6 +309,8 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                 Record::Department(d) => repos.catalogue.put_department(tx, d)?,
                 Record::Category(c) => repos.catalogue.put_category(tx, c)?,
                 Record::Token(hash, t) => repos.tokens.put(tx, hash, t)?,
+                Record::Account(a) => repos.accounts.put(tx, a)?,
+                Record::Guest(g) => repos.accounts.put_guest(tx, g)?,
                 Record::Request(r, events) => {
                     let (first, rest) = events
                         .split_first()

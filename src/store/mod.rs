@@ -7,6 +7,7 @@
 //! only then answers the writers whose changes that flush covered. `flush_async` is never
 //! used (it deadlocks under concurrency in sled 0.34). Reads go straight to the trees.
 
+pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod catalogue;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod meta;
 pub mod migrate;
 pub mod requests;
+pub mod sessions;
 pub mod tokens;
 
 use std::cell::RefCell;
@@ -403,6 +405,8 @@ pub struct Repos {
     pub catalogue: catalogue::CatalogueRepo,
     pub tokens: tokens::TokenRepo,
     pub requests: requests::RequestRepo,
+    pub accounts: accounts::AccountRepo,
+    pub sessions: sessions::SessionRepo,
 }
 
 /// Schema of the store as a whole; a store written by a newer release is refused.
@@ -417,6 +421,8 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
         catalogue: catalogue::CatalogueRepo::open(&mut builder)?,
         tokens: tokens::TokenRepo::open(&mut builder)?,
         requests: requests::RequestRepo::open(&mut builder)?,
+        accounts: accounts::AccountRepo::open(&mut builder)?,
+        sessions: sessions::SessionRepo::open(&mut builder)?,
     };
     let store = builder.start()?;
     migrate::run(&store, &repos)?;

@@ -55,6 +55,12 @@ impl ApiError {
             Error::Forbidden => {
                 (StatusCode::FORBIDDEN, "forbidden", "your role does not allow this action".into(), None)
             }
+            Error::StepUpRequired => (
+                StatusCode::FORBIDDEN,
+                "step_up_required",
+                "this action requires a stronger login: sign in again at /auth/login?step_up=1".into(),
+                None,
+            ),
             Error::TooLarge { message } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", message.clone(), None),
             Error::UnsupportedType { message } => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_type", message.clone(), None)

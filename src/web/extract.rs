@@ -1,15 +1,16 @@
 //! Extractors: JSON bodies and query strings that fail in the API's error format, the
-//! authenticated agent behind a bearer token, and the client's address.
+//! caller identified by the access middleware, and the client's address.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::access::Caller;
 use super::error::ApiError;
 use crate::domain::Error;
 use crate::domain::actor::Actor;
@@ -68,23 +69,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// The agent behind an `Authorization: Bearer` token.
+/// The signed-in agent or API token behind the request, as the access middleware found it.
 pub struct Agent(pub Actor);
 
 impl FromRequestParts<AppState> for Agent {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError(Error::Unauthorized))?;
-        let value = header.to_str().map_err(|_| ApiError(Error::Unauthorized))?;
-        let secret = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError(Error::Unauthorized))?;
-        match state.tokens.authenticate(secret.trim())? {
-            Some(actor) => Ok(Agent(actor)),
-            None => Err(ApiError(Error::Unauthorized)),
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Caller>() {
+            Some(caller) if caller.actor.role.is_some() => Ok(Agent(caller.actor.clone())),
+            _ => Err(ApiError(Error::Unauthorized)),
         }
+    }
+}
+
+/// Whoever calls, signed in or not (citizens included).
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(MaybeCaller(parts.extensions.get::<Caller>().cloned()))
     }
 }
 
@@ -96,18 +102,21 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if state.web.trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok());
-            if let Some(ip) = forwarded {
-                return Ok(ClientIp(ip));
-            }
-        }
-        let peer = parts.extensions.get::<ConnectInfo<super::listener::ClientAddr>>().map(|c| c.0.0);
-        Ok(ClientIp(peer.map(|a: SocketAddr| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]))))
+        Ok(ClientIp(client_ip(state, &parts.headers, &parts.extensions)))
     }
+}
+
+pub fn client_ip(state: &AppState, headers: &HeaderMap, extensions: &Extensions) -> IpAddr {
+    if state.web.trust_forwarded_for {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    let peer = extensions.get::<ConnectInfo<super::listener::ClientAddr>>().map(|c| c.0.0);
+    peer.map(|a: SocketAddr| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }

@@ -91,7 +91,23 @@ impl RateLimiter {
         RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
     }
 
+    /// Takes one unit of the address's allowance, or says how long to wait.
     pub fn check(&self, ip: IpAddr) -> Result<(), Error> {
+        self.take(ip, true)
+    }
+
+    /// Whether the address has allowance left, without using it (failures are counted
+    /// with `record` once they happen).
+    pub fn peek(&self, ip: IpAddr) -> Result<(), Error> {
+        self.take(ip, false)
+    }
+
+    /// Uses one unit: a failed guess at a secret.
+    pub fn record(&self, ip: IpAddr) {
+        let _ = self.take(ip, true);
+    }
+
+    fn take(&self, ip: IpAddr, consume: bool) -> Result<(), Error> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -106,7 +122,9 @@ impl RateLimiter {
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(capacity);
         *at = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            if consume {
+                *tokens -= 1.0;
+            }
             Ok(())
         } else {
             let retry_after_secs = ((1.0 - *tokens) / per_second).ceil() as u64;

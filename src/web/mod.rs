@@ -1,6 +1,9 @@
 //! HTTP: the JSON API under `/api/v1` (described by `/api/v1/openapi.json`, generated from
 //! the handlers), the printable acknowledgement, static assets, and health checks.
 
+pub mod access;
+pub mod accounts;
+pub mod auth;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
@@ -19,9 +22,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::oidc::OidcClient;
+use crate::service::accounts::AccountService;
 use crate::service::audit::AuditService;
 use crate::service::catalogue::CatalogueService;
+use crate::service::guests::GuestService;
 use crate::service::requests::RequestService;
+use crate::service::sessions::SessionService;
 use crate::service::tokens::TokenService;
 use crate::store::Store;
 use crate::store::files::FileStore;
@@ -37,6 +44,13 @@ pub struct WebSettings {
     pub max_files: usize,
     pub allowed_types: Vec<String>,
     pub trust_forwarded_for: bool,
+    /// Cookies get `Secure` (and the `__Host-` prefix) when the public address is HTTPS.
+    pub secure_cookies: bool,
+    /// `scheme://host[:port]` of the public address, compared with the `Origin` header.
+    pub public_origin: String,
+    pub session_max_seconds: u64,
+    /// `acr` asked for at a step-up login; empty: none.
+    pub admin_acr: String,
 }
 
 #[derive(Clone)]
@@ -45,6 +59,13 @@ pub struct AppState {
     pub catalogue: CatalogueService,
     pub tokens: TokenService,
     pub audit: AuditService,
+    pub accounts: AccountService,
+    pub sessions: SessionService,
+    pub guests: GuestService,
+    /// The organisation's identity provider, if one is configured.
+    pub oidc: Option<Arc<OidcClient>>,
+    /// Failed guesses at secrets (tokens, links), per client address.
+    pub failures: Arc<middleware::RateLimiter>,
     pub store: Store,
     pub files: FileStore,
     pub web: Arc<WebSettings>,
@@ -75,12 +96,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(public::router())
         .merge(requests::router())
         .merge(catalogue::router())
+        .merge(accounts::router())
         .split_for_parts()
 }
 
 /// Middleware, outermost first: security headers and Server-Timing wrap everything; then
-/// framework errors under `/api/` are rewritten in the API's error format; then the body limit, set to what a request with attachments may carry (JSON bodies are held
-/// to the smaller `max_body_bytes` by the `Json` extractor itself).
+/// framework errors under `/api/` are rewritten in the API's error format; then the body
+/// limit, set to what a request with attachments may carry (JSON bodies are held to the
+/// smaller `max_body_bytes` by the `Json` extractor itself); then, once the route is known,
+/// `access::authorize` identifies the caller and applies the route's rule.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
     let openapi = Arc::new(openapi);
@@ -95,6 +119,8 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(ops::router())
+        .merge(auth::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(upload_limit))

@@ -108,6 +108,7 @@ async fn list_requests(
         category: p.category,
         channel,
         assignee,
+        within: None,
         overdue: p.overdue,
         received_from: p.received_from,
         received_to: p.received_to,

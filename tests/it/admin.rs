@@ -23,7 +23,7 @@ async fn admin_tasks_work_with_the_server_stopped_and_running() {
     // Running: the same commands go through the socket, and see the server's writes at once.
     let online = s.token("agent");
     assert_eq!(s.get("/api/v1/requests/1", Some(&online)).await.0, 200);
-    assert_eq!(s.audit_entries(), entries + 2, "the token and the read");
+    assert_eq!(s.audit_entries(), entries + 3, "the first-admin link of the restart, the token and the read");
     let bad_role = s.cli(&["admin", "token", "--role", "mayor"]);
     bad_role.assert_failed();
     assert!(bad_role.stderr.contains("admin, manager, agent, elected, guest"), "{}", bad_role.text());

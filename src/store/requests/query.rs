@@ -61,6 +61,8 @@ pub struct RequestQuery {
     pub category: Option<String>,
     pub channel: Option<Channel>,
     pub assignee: Option<String>,
+    /// Only requests of these departments (the scope of the reader); `None`: any.
+    pub within: Option<Vec<String>>,
     /// Received or in progress, and past the maximum date at `now`.
     pub overdue: bool,
     pub received_from: Option<Timestamp>,
@@ -202,8 +204,9 @@ fn next_merged(sources: &mut [Entries<'_>], descending: bool) -> Result<Option<(
     }
 }
 
-pub(super) fn matches(q: &RequestQuery, r: &Request) -> bool {
-    (q.statuses.is_empty() || q.statuses.contains(&r.status))
+pub fn matches(q: &RequestQuery, r: &Request) -> bool {
+    q.within.as_ref().is_none_or(|ds| ds.contains(&r.department))
+        && (q.statuses.is_empty() || q.statuses.contains(&r.status))
         && q.department.as_ref().is_none_or(|d| *d == r.department)
         && q.category.as_ref().is_none_or(|c| *c == r.category)
         && q.channel.is_none_or(|c| c == r.channel)

@@ -127,6 +127,7 @@ fn query(now: Timestamp) -> RequestQuery {
         category: None,
         channel: None,
         assignee: None,
+        within: None,
         overdue: false,
         received_from: None,
         received_to: None,
