@@ -65,7 +65,7 @@ struct Discovered {
 
 /// Metadata younger than this is not fetched again on an unknown key id (a token signed
 /// with a forged key id must not make us hammer the provider).
-const MIN_REFETCH: Duration = Duration::from_secs(10);
+const MIN_REFETCH: Duration = Duration::from_secs(2);
 /// Metadata is refreshed at the next login after this long.
 const MAX_AGE: Duration = Duration::from_secs(3600);
 
@@ -156,12 +156,12 @@ impl OidcClient {
         .set_redirect_uri(self.redirect_url.clone())
     }
 
-    /// Starts a login: PKCE S256, `state` and `nonce` of 43 characters. `acr`: a level to
-    /// ask for (step-up before administrative actions).
-    pub async fn start(&self, state: String, acr: Option<&str>) -> Result<Started, LoginError> {
+    /// Starts a login: PKCE S256, and the caller's `state` and `nonce` (256-bit secrets, 43
+    /// characters). `acr`: a level to ask for (step-up before administrative actions).
+    pub async fn start(&self, state: String, nonce: String, acr: Option<&str>) -> Result<Started, LoginError> {
         let client = self.client(self.metadata(false).await?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let nonce = Nonce::new_random();
+        let nonce = Nonce::new(nonce);
         let nonce_value = nonce.secret().clone();
         let mut request = client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(state), move || nonce)

@@ -10,8 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::error::ApiError;
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{Agent, Json};
+use super::extract::{Agent, Json, MaybeCaller};
+use crate::domain::Error;
 use crate::domain::account::{Account, Guest, Scope};
 use crate::domain::actor::Role;
 use crate::service::accounts::{AccountChange, IssuedLink};
@@ -19,6 +21,7 @@ use crate::service::guests::NewGuest;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(get_me))
         .routes(routes!(list_accounts, post_account))
         .routes(routes!(patch_account))
         .routes(routes!(post_revoke_sessions))
@@ -136,4 +139,35 @@ async fn post_guest_revocation(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Guest>> {
     Ok(axum::Json(state.guests.revoke(&actor, &id).await?))
+}
+
+/// The current user, for the web UI's scripts and for API clients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: String,
+    pub role: Role,
+    pub scope: Scope,
+    /// `session` or `token`.
+    pub authentication: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// To send as `X-CSRF-Token` with state-changing calls made with the session cookie.
+    pub csrf_token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn get_me(MaybeCaller(caller): MaybeCaller) -> ApiResult<axum::Json<Me>> {
+    let caller = caller.ok_or(ApiError(Error::Unauthorized))?;
+    let role = caller.actor.role.ok_or(ApiError(Error::Unauthorized))?;
+    let session = caller.session.as_ref();
+    Ok(axum::Json(Me {
+        id: caller.actor.id.clone(),
+        role,
+        scope: caller.actor.scope.clone(),
+        authentication: if session.is_some() { "session" } else { "token" }.into(),
+        email: session.map(|s| s.account.email.clone()),
+        name: session.map(|s| s.account.display_name()),
+        csrf_token: session.map(|s| s.csrf.clone()),
+    }))
 }

@@ -6,17 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Deserialize;
 
 use super::AppState;
 use super::access::{Caller, cookie_name, session_cookie};
-use super::error::{ApiError, ApiResult};
+use super::error::ApiError;
 use super::extract::{ClientIp, MaybeCaller};
 use crate::auth::oidc::LoginError;
 use crate::domain::Error;
 use crate::domain::account::{LinkPurpose, Scope};
-use crate::domain::actor::Role;
 use crate::l10n::Locale;
 use crate::service::accounts::LoginOutcome;
 use crate::service::new_secret;
@@ -32,7 +30,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/auth/logged-out", get(get_logged_out))
         .route("/auth/link/{secret}", get(get_link).post(post_link))
         .route("/espace", get(get_home))
-        .route("/api/v1/me", get(get_me))
 }
 
 #[derive(Template)]
@@ -149,11 +146,11 @@ async fn get_login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -
         return message_for(name, StatusCode::NOT_FOUND, "auth_error.title", "auth_error.no_provider", None);
     };
     let acr = q.step_up.is_some().then(|| state.web.admin_acr.clone()).filter(|a| !a.is_empty());
-    let (secret, _) = match new_secret() {
-        Ok(s) => s,
-        Err(e) => return ApiError(e).into_response(),
+    let (state_secret, nonce) = match (new_secret(), new_secret()) {
+        (Ok((s, _)), Ok((n, _))) => (s, n),
+        (Err(e), _) | (_, Err(e)) => return ApiError(e).into_response(),
     };
-    let started = match oidc.start(secret, acr.as_deref()).await {
+    let started = match oidc.start(state_secret, nonce, acr.as_deref()).await {
         Ok(started) => started,
         Err(e) => return login_error_page(&state, &e),
     };
@@ -430,33 +427,4 @@ async fn get_home(State(state): State<AppState>, MaybeCaller(caller): MaybeCalle
         csrf: &signed_in.csrf,
     };
     render(&page)
-}
-
-/// The current user, for the web UI's scripts and for API clients.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub id: String,
-    pub role: Role,
-    pub scope: Scope,
-    /// `session` or `token`.
-    pub authentication: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    /// To send as `X-CSRF-Token` with state-changing calls made with the session cookie.
-    pub csrf_token: Option<String>,
-}
-
-async fn get_me(MaybeCaller(caller): MaybeCaller) -> ApiResult<axum::Json<Me>> {
-    let caller = caller.ok_or(ApiError(Error::Unauthorized))?;
-    let role = caller.actor.role.ok_or(ApiError(Error::Unauthorized))?;
-    let session = caller.session.as_ref();
-    Ok(axum::Json(Me {
-        id: caller.actor.id.clone(),
-        role,
-        scope: caller.actor.scope.clone(),
-        authentication: if session.is_some() { "session" } else { "token" }.into(),
-        email: session.map(|s| s.account.email.clone()),
-        name: session.map(|s| s.account.display_name()),
-        csrf_token: session.map(|s| s.csrf.clone()),
-    }))
 }

@@ -79,8 +79,15 @@ impl ApiError {
 }
 
 /// Codes of malformed input (400) as opposed to well-formed but unacceptable input (422).
-const BAD_REQUEST_CODES: &[&str] =
-    &["malformed_json", "malformed_body", "malformed_query", "invalid_id", "invalid_cursor", "malformed_multipart"];
+const BAD_REQUEST_CODES: &[&str] = &[
+    "csrf",
+    "malformed_json",
+    "malformed_body",
+    "malformed_query",
+    "invalid_id",
+    "invalid_cursor",
+    "malformed_multipart",
+];
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
