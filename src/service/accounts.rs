@@ -476,6 +476,19 @@ impl AccountService {
             .await?
     }
 
+    /// A login that came back from the provider and failed its checks, for the journal.
+    pub async fn record_login_failure(&self, reason: &'static str) -> Result<()> {
+        let (repos, now) = (self.core.repos.clone(), self.core.clock.now());
+        self.core
+            .store
+            .write(move |tx| {
+                let details = serde_json::json!({"reason": reason});
+                repos.audit.append(tx, now, &Actor::system("oidc"), "login.failed", "login".into(), details)?;
+                Ok(())
+            })
+            .await
+    }
+
     pub fn sessions(&self) -> &SessionService {
         &self.sessions
     }

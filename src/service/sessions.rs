@@ -127,7 +127,7 @@ impl SessionService {
                 .store
                 .write(move |tx| {
                     // Not if it was revoked meanwhile.
-                    if repos.sessions.session(&hash)?.is_some() {
+                    if repos.sessions.session_tx(tx, &hash)?.is_some() {
                         repos.sessions.put_session(tx, &hash, &touched)?;
                     }
                     Ok(())
@@ -209,3 +209,6 @@ impl SessionService {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+mod tests;

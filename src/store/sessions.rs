@@ -84,6 +84,10 @@ impl SessionRepo {
         self.sessions.get(hash).map_err(store_error)?.map(|v| codec::decode(&v)).transpose()
     }
 
+    pub fn session_tx(&self, tx: &Tx<'_>, hash: &[u8]) -> TxResult<Option<Session>> {
+        Ok(tx.get(self.sessions_id, hash)?.map(|v| codec::decode(&v)).transpose()?)
+    }
+
     pub fn put_session(&self, tx: &Tx<'_>, hash: &[u8], session: &Session) -> TxResult<()> {
         tx.insert(self.sessions_id, hash, &codec::encode(session)?)?;
         tx.insert(self.by_account_id, &account_key(&session.account, hash), &[])
