@@ -287,3 +287,34 @@ async fn every_route_answers_every_role_as_its_rule_says() {
     }
     assert_eq!(checked, RULES.len() * roles.len());
 }
+
+/// Pages are not in the OpenAPI document: every path given to `.route(` in the web layer
+/// must have a rule (the middleware refuses routes without one, and this finds them first).
+#[test]
+fn every_page_route_in_the_source_has_a_rule() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/web");
+    let mut found = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in source.match_indices(".route(") {
+            let rest = source[at + 7..].trim_start();
+            let Some(literal) = rest.strip_prefix('"') else { continue };
+            let route = &literal[..literal.find('"').unwrap()];
+            // The route's declaration ends where the next one starts.
+            let declaration = &rest[..rest.find(".route(").unwrap_or(rest.len()).min(200)];
+            let methods: Vec<&str> = ["get(", "post(", "put(", "patch(", "delete("]
+                .into_iter()
+                .filter(|m| declaration.contains(m))
+                .collect();
+            assert!(!methods.is_empty(), "{}: no method for {route}", path.display());
+            for method in methods {
+                let method = method.trim_end_matches('(').to_uppercase();
+                let ruled = RULES.iter().any(|(m, p, _)| *p == route && m.as_str() == method);
+                assert!(ruled, "{}: {method} {route} has no access rule in web::access::RULES", path.display());
+                found += 1;
+            }
+        }
+    }
+    assert!(found >= 15, "only {found} page routes found: is the scan still right?");
+}

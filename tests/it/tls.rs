@@ -46,3 +46,30 @@ fn a_missing_certificate_is_a_configuration_error() {
     assert_eq!(run.status.code(), Some(2), "{}", run.text());
     assert!(run.stderr.contains("/nonexistent/cert.pem"), "{}", run.text());
 }
+
+#[tokio::test]
+async fn session_cookies_over_https_are_secure_and_bound_to_the_origin() {
+    let s = start_https().await;
+    let log = s.log();
+    let line = log.lines().find(|l| l.contains("no administrator yet")).expect("first-admin link logged");
+    let start = line.find("https://").expect("the link uses the public https address");
+    let link = line[start..].split_whitespace().next().unwrap().to_owned();
+    let form = [("email", "dgs@mairie.example"), ("given_name", "Anne"), ("family_name", "Roux")];
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(format!("{FIXTURES}/cert.pem")).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let response = no_redirects.post(&link).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-guichet_session="), "{cookie}");
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let me = no_redirects.get(s.at("/api/v1/me")).header("cookie", session).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+}
