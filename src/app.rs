@@ -152,6 +152,9 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
             public_origin: origin,
             session_max_seconds: config.auth.session_max_hours.saturating_mul(3600),
             admin_acr: config.oidc.admin_acr.clone(),
+            accessibility_status: config.portal.accessibility_status.clone(),
+            accessibility_text: config.portal.accessibility_statement.clone(),
+            legal_text: config.portal.legal_notice.clone(),
         }),
         intake_limiter: Arc::new(RateLimiter::new(config.http.intake_rate_per_minute)),
     })

@@ -29,6 +29,7 @@ pub struct Config {
     pub attachments: AttachmentsConfig,
     pub oidc: OidcConfig,
     pub auth: AuthConfig,
+    pub portal: PortalConfig,
     pub log: LogConfig,
 }
 
@@ -219,6 +220,43 @@ impl Default for AuthConfig {
             link_hours: 24,
             guest_link_minutes: 60,
             max_failures_per_minute: 10,
+        }
+    }
+}
+
+/// Texts of the citizen portal that each collectivité writes for itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Shown on every page: "non conforme", "partiellement conforme" or "totalement conforme"
+    /// (RGAA), as established by an audit.
+    pub accessibility_status: String,
+    /// The accessibility statement at /accessibilite; paragraphs separated by blank lines.
+    pub accessibility_statement: String,
+    /// Legal notice and personal data information at /mentions-legales.
+    pub legal_notice: String,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            accessibility_status: "non conforme".into(),
+            accessibility_statement: "La collectivité s'engage à rendre ses services numériques accessibles, \
+                conformément à l'article 47 de la loi n° 2005-102 du 11 février 2005.\n\n\
+                Ce site n'a pas encore fait l'objet d'un audit de conformité au référentiel général \
+                d'amélioration de l'accessibilité (RGAA) : il est donc non conforme au sens de la loi, \
+                même s'il a été conçu pour être utilisable au clavier, avec un lecteur d'écran et sans JavaScript.\n\n\
+                Si vous n'arrivez pas à accéder à un contenu ou à un service, contactez la mairie : \
+                nous vous répondrons ou vous proposerons une autre façon d'y accéder.\n\n\
+                Si vous n'obtenez pas de réponse, vous pouvez saisir le Défenseur des droits \
+                (www.defenseurdesdroits.fr)."
+                .into(),
+            legal_notice: "Ce service est édité par la collectivité. Les informations que vous donnez sont \
+                utilisées pour traiter votre demande, par les seuls agents qui en ont la charge, et conservées \
+                le temps de son traitement puis selon les durées d'archivage applicables.\n\n\
+                Vous pouvez accéder à ces données, les faire rectifier ou demander leur effacement en \
+                contactant la mairie. Vous pouvez aussi adresser une réclamation à la CNIL (www.cnil.fr)."
+                .into(),
         }
     }
 }
@@ -622,6 +660,11 @@ impl Checks {
         }
         self.require(a.link_hours >= 1, "auth.link_hours", "must be at least 1");
         self.require(a.guest_link_minutes >= 1, "auth.guest_link_minutes", "must be at least 1");
+
+        let p = &c.portal;
+        let statuses = ["non conforme", "partiellement conforme", "totalement conforme"];
+        let why = "must be \"non conforme\", \"partiellement conforme\" or \"totalement conforme\"";
+        self.require(statuses.contains(&p.accessibility_status.as_str()), "portal.accessibility_status", why);
 
         let l = &c.log;
         self.require(LOG_LEVELS.contains(&l.level.as_str()), "log.level", "must be error, warn, info, debug or trace");

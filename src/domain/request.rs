@@ -198,36 +198,59 @@ impl NewRequest {
     /// Checks the input against the category's requirements. The subject defaults to the
     /// category name.
     pub fn validate(&mut self, category: &Category) -> Result<()> {
-        validate_id("category", &self.category)?;
+        match self.problems(category).into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Normalises the request and lists every problem, one per field at most, in the order
+    /// of the form (the API reports the first; a form shows them all).
+    pub fn problems(&mut self, category: &Category) -> Vec<Error> {
+        let mut problems = Vec::new();
+        let mut check = |result: Result<()>| {
+            if let Err(e) = result {
+                problems.push(e);
+            }
+        };
+        check(validate_id("category", &self.category));
         self.subject = self.subject.trim().to_owned();
         if self.subject.is_empty() {
             self.subject = category.name.clone();
         }
-        validate_text("subject", &self.subject, MAX_SUBJECT, true)?;
-        validate_text("description", &self.description, MAX_DESCRIPTION, true)?;
-        self.contact.validate(category)?;
+        check(validate_text("subject", &self.subject, MAX_SUBJECT, true));
+        check(validate_text("description", &self.description, MAX_DESCRIPTION, true));
+        for problem in self.contact.problems(category) {
+            check(Err(problem));
+        }
         if let Some(location) = &self.location {
-            location.validate()?;
+            check(location.validate());
         }
         match self.notify {
             Some(Notify::Email) if self.contact.email.is_empty() => {
-                return Err(Error::invalid("required", "contact.email", "notification by e-mail needs an address"));
+                check(Err(Error::invalid("required", "contact.email", "notification by e-mail needs an address")));
             }
             Some(Notify::Sms) if self.contact.phone.is_empty() => {
-                return Err(Error::invalid("required", "contact.phone", "notification by SMS needs a phone number"));
+                check(Err(Error::invalid("required", "contact.phone", "notification by SMS needs a phone number")));
             }
             Some(_) => {}
             None => self.notify = Some(Notify::default_for(&self.contact)),
         }
         let has_location = self.location.as_ref().is_some_and(Location::is_given);
         if category.requires(RequiredField::Location) && !has_location {
-            return Err(Error::invalid(
+            check(Err(Error::invalid(
                 "required",
                 "location",
                 "this category needs a location (coordinates or an address)",
-            ));
+            )));
         }
-        Ok(())
+        // One message per field: the first found.
+        let mut seen = std::collections::HashSet::new();
+        problems.retain(|e| match e {
+            Error::Invalid { field, .. } => seen.insert(field.clone()),
+            _ => true,
+        });
+        problems
     }
 }
 
@@ -239,11 +262,12 @@ impl Notify {
 }
 
 impl Contact {
-    fn validate(&mut self, category: &Category) -> Result<()> {
+    fn problems(&mut self, category: &Category) -> Vec<Error> {
         self.name = self.name.trim().to_owned();
         self.email = self.email.trim().to_owned();
         self.phone = self.phone.trim().to_owned();
         self.postal_address = self.postal_address.trim().to_owned();
+        let mut problems = Vec::new();
         let fields = [
             ("contact.name", &self.name, RequiredField::Name, 120),
             ("contact.email", &self.email, RequiredField::Email, 254),
@@ -251,15 +275,17 @@ impl Contact {
             ("contact.postal_address", &self.postal_address, RequiredField::PostalAddress, 300),
         ];
         for (field, value, required, max) in fields {
-            validate_text(field, value, max, category.requires(required))?;
+            if let Err(e) = validate_text(field, value, max, category.requires(required)) {
+                problems.push(e);
+            }
         }
         if !self.email.is_empty() && !is_plausible_email(&self.email) {
-            return Err(Error::invalid("invalid_email", "contact.email", "this e-mail address is not valid"));
+            problems.push(Error::invalid("invalid_email", "contact.email", "this e-mail address is not valid"));
         }
         if !self.phone.is_empty() && !is_plausible_phone(&self.phone) {
-            return Err(Error::invalid("invalid_phone", "contact.phone", "this phone number is not valid"));
+            problems.push(Error::invalid("invalid_phone", "contact.phone", "this phone number is not valid"));
         }
-        Ok(())
+        problems
     }
 }
 

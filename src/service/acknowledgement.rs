@@ -20,6 +20,7 @@ pub struct Page<'a> {
     pub ack: &'a Acknowledgement,
     pub l: &'a Locale,
     pub collectivite: &'a str,
+    pub accessibility: &'a str,
 }
 
 fn render(template: &impl Template) -> Result<String> {
@@ -31,5 +32,5 @@ pub fn text(ack: &Acknowledgement) -> Result<String> {
 }
 
 pub fn html(ack: &Acknowledgement) -> Result<String> {
-    render(&Page { ack, l: Locale::french(), collectivite: &ack.collectivite })
+    render(&Page { ack, l: Locale::french(), collectivite: &ack.collectivite, accessibility: "" })
 }

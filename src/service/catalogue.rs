@@ -35,6 +35,11 @@ impl CatalogueService {
         CatalogueService { core }
     }
 
+    /// A category a citizen may ask for (public and active).
+    pub fn citizen_category(&self, id: &str) -> Result<Option<Category>> {
+        Ok(self.core.repos.catalogue.category(id)?.filter(|c| c.public && c.active))
+    }
+
     pub fn public_categories(&self) -> Result<Vec<PublicCategory>> {
         let repo = &self.core.repos.catalogue;
         let departments = repo.departments()?;

@@ -46,6 +46,11 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/accuse/{code}", Public),
     (Method::GET, "/suivi", Public),
     (Method::GET, "/suivi/{code}", Public),
+    (Method::GET, "/", Public),
+    (Method::GET, "/demande/{category}", Public),
+    (Method::POST, "/demande/{category}", Public),
+    (Method::GET, "/accessibilite", Public),
+    (Method::GET, "/mentions-legales", Public),
     (Method::GET, "/connexion", Public),
     (Method::GET, "/auth/login", Public),
     (Method::GET, "/auth/callback", Public),
@@ -119,12 +124,12 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     let is_page = !path.starts_with("/api/");
     let Some(access) = rule(request.method(), &path) else {
         tracing::error!(method = %request.method(), path, "route without an access rule: refused");
-        return deny(Error::Forbidden, is_page, &request);
+        return deny(&state, Error::Forbidden, is_page, &request);
     };
     let ip = client_ip(&state, request.headers(), request.extensions());
     let caller = match identify(&state, request.headers(), ip).await {
         Ok(caller) => caller,
-        Err(e) => return deny(e, is_page, &request),
+        Err(e) => return deny(&state, e, is_page, &request),
     };
     let decision = match access {
         Public => Ok(()),
@@ -133,7 +138,7 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         Allowed(action) => require(&caller.actor, action),
     };
     if let Err(e) = decision {
-        return deny(e, is_page, &request);
+        return deny(&state, e, is_page, &request);
     }
     let request = match check_csrf(&state, &caller, request).await {
         Ok(request) => request,
@@ -168,7 +173,7 @@ async fn identify(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<C
 }
 
 /// Pages send people who are not signed in to the sign-in page; the API answers 401/403.
-fn deny(e: Error, is_page: bool, request: &Request) -> Response {
+fn deny(state: &AppState, e: Error, is_page: bool, request: &Request) -> Response {
     if is_page && matches!(e, Error::Unauthorized) {
         let back = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/espace");
         let encoded: String = url_encode(back);
@@ -179,6 +184,7 @@ fn deny(e: Error, is_page: bool, request: &Request) -> Response {
     }
     if is_page && matches!(e, Error::Forbidden) {
         return super::auth::message_page(
+            state,
             StatusCode::FORBIDDEN,
             "auth_error.forbidden_title",
             "auth_error.forbidden",

@@ -37,6 +37,7 @@ pub fn router() -> axum::Router<AppState> {
 struct MessagePage<'a> {
     l: &'a Locale,
     collectivite: &'a str,
+    accessibility: &'a str,
     title: &'a str,
     message: &'a str,
     action: Option<&'a str>,
@@ -55,15 +56,22 @@ fn render(template: &impl Template) -> Response {
 }
 
 /// A page with a title, a message and maybe a link back to the sign-in page.
-pub fn message_page(status: StatusCode, title: &str, message: &str, action: Option<&str>) -> Response {
-    // The collectivité's name is not at hand in every caller; pages that have the state use
-    // `message_for`.
-    message_for("Guichet", status, title, message, action)
-}
-
-fn message_for(collectivite: &str, status: StatusCode, title: &str, message: &str, action: Option<&str>) -> Response {
-    let page =
-        MessagePage { l: Locale::french(), collectivite, title, message, action, action_label: "auth.sign_in_again" };
+pub fn message_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    action: Option<&str>,
+) -> Response {
+    let page = MessagePage {
+        l: Locale::french(),
+        collectivite: &state.web.instance_name,
+        accessibility: &state.web.accessibility_status,
+        title,
+        message,
+        action,
+        action_label: "auth.sign_in_again",
+    };
     (status, render(&page)).into_response()
 }
 
@@ -80,7 +88,7 @@ fn login_error_page(state: &AppState, e: &LoginError) -> Response {
         LoginError::EmailNotVerified => (StatusCode::UNAUTHORIZED, "auth_error.email_not_verified"),
         LoginError::WeakLogin(_) => (StatusCode::FORBIDDEN, "auth_error.weak_login"),
     };
-    let mut response = message_for(&state.web.instance_name, status, "auth_error.title", key, Some("/connexion"));
+    let mut response = message_page(state, status, "auth_error.title", key, Some("/connexion"));
     response.headers_mut().insert("x-guichet-error", HeaderValue::from_static(error_code(e)));
     response
 }
@@ -113,6 +121,7 @@ fn safe_return(path: Option<&str>) -> String {
 struct SignInPage<'a> {
     l: &'a Locale,
     collectivite: &'a str,
+    accessibility: &'a str,
     provider: Option<&'a str>,
     return_to: String,
 }
@@ -126,6 +135,7 @@ async fn get_sign_in(State(state): State<AppState>, Query(q): Query<SignInQuery>
     let page = SignInPage {
         l: Locale::french(),
         collectivite: &state.web.instance_name,
+        accessibility: &state.web.accessibility_status,
         provider: state.oidc.as_deref().map(|o| o.button_label()),
         return_to: safe_return(q.retour.as_deref()),
     };
@@ -142,8 +152,7 @@ struct LoginQuery {
 /// Leaves for the provider, keeping PKCE verifier, nonce and destination in the store.
 async fn get_login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
     let Some(oidc) = state.oidc.clone() else {
-        let name = &state.web.instance_name;
-        return message_for(name, StatusCode::NOT_FOUND, "auth_error.title", "auth_error.no_provider", None);
+        return message_page(&state, StatusCode::NOT_FOUND, "auth_error.title", "auth_error.no_provider", None);
     };
     let acr = q.step_up.is_some().then(|| state.web.admin_acr.clone()).filter(|a| !a.is_empty());
     let (state_secret, nonce) = match (new_secret(), new_secret()) {
@@ -179,8 +188,7 @@ struct CallbackQuery {
 /// created unless every check passed.
 async fn get_callback(State(state): State<AppState>, Query(q): Query<CallbackQuery>) -> Response {
     let Some(oidc) = state.oidc.clone() else {
-        let name = &state.web.instance_name;
-        return message_for(name, StatusCode::NOT_FOUND, "auth_error.title", "auth_error.no_provider", None);
+        return message_page(&state, StatusCode::NOT_FOUND, "auth_error.title", "auth_error.no_provider", None);
     };
     let login = match state.sessions.take_login(q.state.as_deref().unwrap_or_default()).await {
         Ok(Some(login)) => login,
@@ -202,20 +210,12 @@ async fn get_callback(State(state): State<AppState>, Query(q): Query<CallbackQue
     };
     match state.accounts.complete_login(identity).await {
         Ok(LoginOutcome::SignedIn(session)) => signed_in(&state, &session, &login.return_to),
-        Ok(LoginOutcome::Pending { .. }) => message_for(
-            &state.web.instance_name,
-            StatusCode::FORBIDDEN,
-            "auth_error.pending_title",
-            "auth_error.pending",
-            None,
-        ),
-        Err(Error::Forbidden) => message_for(
-            &state.web.instance_name,
-            StatusCode::FORBIDDEN,
-            "auth_error.title",
-            "auth_error.disabled",
-            None,
-        ),
+        Ok(LoginOutcome::Pending { .. }) => {
+            message_page(&state, StatusCode::FORBIDDEN, "auth_error.pending_title", "auth_error.pending", None)
+        }
+        Err(Error::Forbidden) => {
+            message_page(&state, StatusCode::FORBIDDEN, "auth_error.title", "auth_error.disabled", None)
+        }
         Err(Error::Invalid { .. }) => login_error_page(&state, &LoginError::NoEmail),
         Err(e) => ApiError(e).into_response(),
     }
@@ -269,8 +269,7 @@ async fn post_logout(State(state): State<AppState>, headers: axum::http::HeaderM
 }
 
 async fn get_logged_out(State(state): State<AppState>) -> Response {
-    let name = &state.web.instance_name;
-    message_for(name, StatusCode::OK, "auth.logged_out_title", "auth.logged_out", Some("/connexion"))
+    message_page(&state, StatusCode::OK, "auth.logged_out_title", "auth.logged_out", Some("/connexion"))
 }
 
 #[derive(Template)]
@@ -278,6 +277,7 @@ async fn get_logged_out(State(state): State<AppState>) -> Response {
 struct LinkPage<'a> {
     l: &'a Locale,
     collectivite: &'a str,
+    accessibility: &'a str,
     secret: &'a str,
     bootstrap: bool,
     problem: String,
@@ -293,9 +293,8 @@ fn link_secret_ok(secret: &str) -> bool {
 
 fn invalid_link(state: &AppState, ip: std::net::IpAddr) -> Response {
     state.failures.record(ip);
-    let name = &state.web.instance_name;
-    message_for(
-        name,
+    message_page(
+        state,
         StatusCode::NOT_FOUND,
         "auth_error.link_invalid_title",
         "auth_error.link_invalid",
@@ -304,8 +303,7 @@ fn invalid_link(state: &AppState, ip: std::net::IpAddr) -> Response {
 }
 
 fn rate_limited(state: &AppState) -> Response {
-    let name = &state.web.instance_name;
-    message_for(name, StatusCode::TOO_MANY_REQUESTS, "auth_error.title", "auth_error.rate_limited", None)
+    message_page(state, StatusCode::TOO_MANY_REQUESTS, "auth_error.title", "auth_error.rate_limited", None)
 }
 
 /// Shows what the link does and asks to confirm: opening it does not use it, so that mail
@@ -322,6 +320,7 @@ async fn get_link(State(state): State<AppState>, ClientIp(ip): ClientIp, Path(se
     let page = LinkPage {
         l: Locale::french(),
         collectivite: &state.web.instance_name,
+        accessibility: &state.web.accessibility_status,
         secret: &secret,
         bootstrap: link.purpose == LinkPurpose::Bootstrap,
         problem: String::new(),
@@ -369,6 +368,7 @@ async fn post_link(
             let page = LinkPage {
                 l: Locale::french(),
                 collectivite: &state.web.instance_name,
+                accessibility: &state.web.accessibility_status,
                 secret: &secret,
                 bootstrap,
                 problem: problem.to_string(),
@@ -382,13 +382,9 @@ async fn post_link(
     match state.accounts.use_link(&secret, first_admin).await {
         Ok(session) => signed_in(&state, &session, "/espace"),
         Err(Error::NotFound { .. }) => invalid_link(&state, ip),
-        Err(Error::Forbidden) => message_for(
-            &state.web.instance_name,
-            StatusCode::FORBIDDEN,
-            "auth_error.title",
-            "auth_error.disabled",
-            None,
-        ),
+        Err(Error::Forbidden) => {
+            message_page(&state, StatusCode::FORBIDDEN, "auth_error.title", "auth_error.disabled", None)
+        }
         Err(e) => ApiError(e).into_response(),
     }
 }
@@ -398,6 +394,7 @@ async fn post_link(
 struct HomePage<'a> {
     l: &'a Locale,
     collectivite: &'a str,
+    accessibility: &'a str,
     name: String,
     role: &'a str,
     scope: String,
@@ -421,6 +418,7 @@ async fn get_home(State(state): State<AppState>, MaybeCaller(caller): MaybeCalle
     let page = HomePage {
         l,
         collectivite: &state.web.instance_name,
+        accessibility: &state.web.accessibility_status,
         name: signed_in.account.display_name(),
         role: signed_in.account.role.as_str(),
         scope: describe_scope(l, &signed_in.actor.scope),

@@ -11,6 +11,7 @@ pub mod intake;
 pub mod listener;
 pub mod middleware;
 pub mod ops;
+pub mod portal;
 pub mod public;
 pub mod requests;
 
@@ -51,6 +52,10 @@ pub struct WebSettings {
     pub session_max_seconds: u64,
     /// `acr` asked for at a step-up login; empty: none.
     pub admin_acr: String,
+    /// RGAA status shown on every page, and the texts of /accessibilite and /mentions-legales.
+    pub accessibility_status: String,
+    pub accessibility_text: String,
+    pub legal_text: String,
 }
 
 #[derive(Clone)]
@@ -120,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ops::router())
         .merge(auth::router())
+        .merge(portal::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
         .with_state(state)

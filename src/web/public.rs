@@ -124,6 +124,7 @@ async fn get_acknowledgement_page(State(state): State<AppState>, Path(code): Pat
 struct TrackingPage<'a> {
     l: &'a Locale,
     collectivite: &'a str,
+    accessibility: &'a str,
     typed: String,
     problem: String,
     tracking: Option<PublicTracking>,
@@ -168,6 +169,7 @@ fn tracking_page(state: &AppState, typed: String) -> ApiResult<Response> {
     let page = TrackingPage {
         l,
         collectivite: &state.web.instance_name,
+        accessibility: &state.web.accessibility_status,
         typed: typed.chars().take(40).collect(),
         problem,
         tracking,

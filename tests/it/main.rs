@@ -13,5 +13,6 @@ mod durability;
 mod identity;
 mod lifecycle;
 mod oidc;
+mod portal;
 mod support;
 mod tls;

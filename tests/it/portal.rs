@@ -1,0 +1,119 @@
+//! The citizen portal without JavaScript: the home page, a category's form with its
+//! errors, a request with a photo, and the notices.
+
+use crate::support::*;
+
+fn text(name: &str, value: &str) -> (&'static str, String, Vec<u8>) {
+    // The multipart helper names parts by static strings: map the few the form has.
+    let name: &'static str = match name {
+        "description" => "description",
+        "address" => "address",
+        "contact_name" => "contact_name",
+        "contact_email" => "contact_email",
+        "notify" => "notify",
+        other => panic!("unknown field {other}"),
+    };
+    (name, String::new(), value.as_bytes().to_vec())
+}
+
+async fn post_form(s: &Server, category: &str, parts: &[Part<'_>]) -> reqwest::Response {
+    let (content_type, body) = multipart_parts(parts);
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    no_redirects
+        .post(s.at(&format!("/demande/{category}")))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_citizen_finds_the_categories_and_the_notices() {
+    let s = Server::start(&["--set", "portal.legal_notice=Mairie de Test, 1 place de la Mairie."]).await;
+    let home = s.http.get(s.at("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let html = home.text().await.unwrap();
+    for expected in [
+        "href=\"/demande/voirie\"",
+        "Éclairage public",
+        "jours ouvrés",
+        "Accessibilité : non conforme",
+        "href=\"/mentions-legales\"",
+        "href=\"/suivi\"",
+        "<main id=\"contenu\"",
+        "href=\"#contenu\"",
+    ] {
+        assert!(html.contains(expected), "{expected} missing from the home page");
+    }
+    let legal = s.http.get(s.at("/mentions-legales")).send().await.unwrap().text().await.unwrap();
+    assert!(legal.contains("Mairie de Test, 1 place de la Mairie."), "{legal}");
+    let statement = s.http.get(s.at("/accessibilite")).send().await.unwrap().text().await.unwrap();
+    assert!(statement.contains("RGAA"), "{statement}");
+    assert_eq!(s.http.get(s.at("/demande/nope")).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn the_form_shows_every_error_next_to_its_field_and_keeps_what_was_typed() {
+    let s = Server::start(&[]).await;
+    let form = s.http.get(s.at("/demande/voirie")).send().await.unwrap().text().await.unwrap();
+    for expected in ["<label for=\"description\">", "<legend>", "enctype=\"multipart/form-data\"", "type=\"file\""] {
+        assert!(form.contains(expected), "{expected} missing from the form");
+    }
+    let response = post_form(&s, "voirie", &[text("contact_email", "marie@"), text("contact_name", "Marie <b>")]).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.unwrap();
+    // Summarised at the top, with links to the fields...
+    assert!(page.contains("role=\"alert\""), "{page}");
+    for anchor in ["href=\"#description\"", "href=\"#address\"", "href=\"#contact_email\""] {
+        assert!(page.contains(anchor), "{anchor} missing from the summary: {page}");
+    }
+    // ...and next to each field, tied to it.
+    assert!(page.contains("id=\"description-error\""));
+    assert!(
+        page.contains("aria-describedby=\"contact_email-help contact_email-error\" aria-invalid=\"true\""),
+        "{page}"
+    );
+    assert!(page.contains("value=\"marie@\""), "what was typed is kept");
+    assert!(page.contains("Marie &lt;b&gt;") || page.contains("Marie &#60;b&#62;"), "and escaped");
+    assert_eq!(s.total(&s.token("manager")).await, 0, "nothing was recorded");
+}
+
+#[tokio::test]
+async fn a_request_with_a_photo_ends_on_its_acknowledgement() {
+    let s = Server::start(&[]).await;
+    let parts = [
+        text("description", "Un nid-de-poule profond devant l'école."),
+        text("address", "3 rue de l'École"),
+        text("contact_name", "Marie Dupont"),
+        text("contact_email", "marie.dupont@example.fr"),
+        text("notify", "email"),
+        ("photos", "trou.png".to_owned(), PNG.to_vec()),
+    ];
+    let response = post_form(&s, "voirie", &parts).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/accuse/"), "{location}");
+    let ack = s.http.get(s.at(&location)).send().await.unwrap().text().await.unwrap();
+    assert!(ack.contains("Date maximale de traitement"), "{ack}");
+    let manager = s.token("manager");
+    let (_, detail) = s.get("/api/v1/requests/1", Some(&manager)).await;
+    assert_eq!(detail["request"]["attachments"][0]["name"], "trou.png");
+    assert_eq!(detail["request"]["contact"]["email"], "marie.dupont@example.fr");
+    assert_eq!(detail["request"]["channel"], "web");
+    assert_eq!(stored_files(&s.data), 1);
+
+    // A file that is not a photo is refused next to the field, and nothing is kept.
+    let parts = [
+        text("description", "Encore un trou."),
+        text("address", "4 rue de l'École"),
+        ("photos", "script.png".to_owned(), b"#!/bin/sh\nrm -rf /\n".to_vec()),
+    ];
+    let response = post_form(&s, "voirie", &parts).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("id=\"photos-error\""), "{page}");
+    assert_eq!(stored_files(&s.data), 1);
+    assert_eq!(temp_uploads(&s.data), 0);
+    assert_eq!(s.total(&manager).await, 1);
+}
