@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod auth;
+pub mod backoffice;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
@@ -126,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(auth::router())
         .merge(portal::router())
+        .merge(backoffice::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
         .with_state(state)

@@ -4,6 +4,7 @@ mod access;
 mod admin;
 mod attachments;
 mod audit;
+mod backoffice;
 mod bad_input;
 mod bench;
 mod browser;

@@ -1,0 +1,98 @@
+//! The agents' pages, driven as a browser without JavaScript would: forms, redirects, cookies.
+
+use crate::browser::Browser;
+use crate::support::*;
+
+/// An agent of `role` signed in through an invitation link.
+async fn signed_in(s: &Server, email: &str, role: &str) -> Browser {
+    let run = s.cli(&["admin", "invite", "--email", email, "--role", role]);
+    run.assert_ok();
+    let link = run.stdout.trim().to_owned();
+    let mut browser = Browser::new();
+    browser.get(&link).await;
+    let home = browser.post_form(&link, &[]).await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    browser
+}
+
+#[tokio::test]
+async fn an_agent_works_a_request_from_the_inbox_and_the_citizen_sees_the_reply() {
+    let s = Server::start(&[]).await;
+    let created = s.submit("Lampadaire éteint rue des Lilas").await;
+    let code = created["tracking_code"].as_str().unwrap().to_owned();
+    s.submit("Un autre signalement").await;
+    let mut browser = signed_in(&s, "agent@mairie.example", "agent").await;
+
+    let inbox = browser.get(&s.at("/agent")).await;
+    assert_eq!(inbox.status, 200);
+    for expected in
+        ["<caption>", "<th scope=\"col\">", "href=\"/agent/demandes/1\"", "Formulaire en ligne", "Échéance dans"]
+    {
+        assert!(inbox.body.contains(expected), "{expected} missing from the inbox: {}", inbox.body);
+    }
+    let filtered = browser.get(&s.at("/agent?status=resolved")).await;
+    assert!(filtered.body.contains("Aucune demande"), "{}", filtered.body);
+
+    let page = browser.get(&s.at("/agent/demandes/1")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Lampadaire éteint"));
+    let csrf = page.input("csrf_token").unwrap();
+
+    // A form without its token changes nothing.
+    let refused = browser.post_form(&s.at("/agent/demandes/1/statut"), &[("status", "in_progress")]).await;
+    assert_eq!(refused.status, 400);
+    let done = browser
+        .post_form(
+            &s.at("/agent/demandes/1/statut"),
+            &[("csrf_token", &csrf), ("status", "in_progress"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.url.ends_with("/agent/demandes/1?ok=1"), "{}", done.url);
+    assert!(done.body.contains("Modification enregistrée") && done.body.contains("En cours de traitement"));
+
+    // An illegal transition is explained on the page.
+    let wrong =
+        browser.post_form(&s.at("/agent/demandes/1/statut"), &[("csrf_token", &csrf), ("status", "closed")]).await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.body.contains("role=\"alert\""));
+
+    let reply = "Le lampadaire sera réparé jeudi.";
+    let internal = "Prévoir la nacelle.";
+    for (visibility, body) in [("public", reply), ("internal", internal)] {
+        let form = [("csrf_token", csrf.as_str()), ("visibility", visibility), ("body", body)];
+        let page = browser.post_form(&s.at("/agent/demandes/1/commentaire"), &form).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    let taken = browser.post_form(&s.at("/agent/demandes/1/prise-en-charge"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(taken.status, 200);
+    let page = browser.get(&s.at("/agent/demandes/1")).await;
+    assert!(page.body.contains("class=\"public\"") && page.body.contains("class=\"internal\""), "{}", page.body);
+    assert!(page.body.contains("Interne :"), "internal notes are marked in words, not only by style");
+
+    let tracking = s.http.get(s.at(&format!("/suivi/{code}"))).send().await.unwrap().text().await.unwrap();
+    assert!(tracking.contains(reply), "the citizen sees the public reply");
+    assert!(!tracking.contains(internal), "and not the internal note");
+    let mine = browser.get(&s.at("/agent?mine=1&status=all")).await;
+    assert!(mine.body.contains("href=\"/agent/demandes/1\"") && !mine.body.contains("href=\"/agent/demandes/2\""));
+}
+
+#[tokio::test]
+async fn managers_see_the_dashboard_with_a_table_for_each_chart() {
+    let s = Server::start(&[]).await;
+    s.submit("Une demande").await;
+    let mut manager = signed_in(&s, "dgs@mairie.example", "manager").await;
+    let page = manager.get(&s.at("/agent/tableau-de-bord")).await;
+    assert_eq!(page.status, 200);
+    for expected in
+        ["Qualité de service", "<svg class=\"chart\" role=\"img\"", "<th scope=\"row\">Formulaire en ligne</th>"]
+    {
+        assert!(page.body.contains(expected), "{expected} missing: {}", page.body);
+    }
+    let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
+    let refused = agent.get(&s.at("/agent/tableau-de-bord")).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("Accès refusé"));
+    let anonymous = Browser::new().get(&s.at("/agent")).await;
+    assert!(anonymous.url.contains("/connexion"), "{}", anonymous.url);
+}
