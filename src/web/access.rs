@@ -66,6 +66,8 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/agent/demandes/{id}/prise-en-charge", Allowed(Action::WorkRequests)),
     (Method::POST, "/agent/demandes/{id}/transfert", Allowed(Action::WorkRequests)),
     (Method::GET, "/agent/tableau-de-bord", Allowed(Action::ViewDashboard)),
+    (Method::GET, "/agent/nouvelle", Allowed(Action::RecordRequests)),
+    (Method::POST, "/agent/nouvelle", Allowed(Action::RecordRequests)),
     (Method::GET, "/api/v1/me", Signed),
     (Method::GET, "/api/v1/requests", Allowed(Action::ReadRequests)),
     (Method::GET, "/api/v1/requests/{id}", Allowed(Action::ReadRequests)),
@@ -215,7 +217,8 @@ pub fn url_encode(s: &str) -> String {
 
 /// State-changing requests authenticated by the session cookie must prove they come from
 /// Guichet's own pages: same origin (when the browser says), and the session's CSRF token
-/// in the `X-CSRF-Token` header or, for HTML forms, in the `csrf_token` field.
+/// in the `X-CSRF-Token` header or, for HTML forms, in the `csrf_token` field (in the query
+/// string of forms that send files).
 async fn check_csrf(state: &AppState, caller: &Caller, request: Request) -> Result<Request, ApiError> {
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let Some(session) = caller.session.as_ref().filter(|_| !safe) else { return Ok(request) };
@@ -238,11 +241,20 @@ async fn check_csrf(state: &AppState, caller: &Caller, request: Request) -> Resu
     if let Some(token) = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
         return if constant_time_eq(token, &session.csrf) { Ok(request) } else { Err(refused()) };
     }
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type.starts_with("multipart/form-data") {
+        // Forms with files carry the token in their action's query string: the body may be
+        // megabytes of scans, not to be read twice.
+        let token = request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("csrf_token="))
+            .unwrap_or_default();
+        return if constant_time_eq(token, &session.csrf) { Ok(request) } else { Err(refused()) };
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(refused());
     }
     // Read the form, check its token, and hand the same bytes on to the handler.

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod ops;
 pub mod portal;
 pub mod public;
+pub mod request_form;
 pub mod requests;
 
 use std::sync::Arc;

@@ -96,3 +96,74 @@ async fn managers_see_the_dashboard_with_a_table_for_each_chart() {
     let anonymous = Browser::new().get(&s.at("/agent")).await;
     assert!(anonymous.url.contains("/connexion"), "{}", anonymous.url);
 }
+
+#[tokio::test]
+async fn the_secretary_records_a_phone_call_and_a_scanned_letter() {
+    let s = Server::start(&[]).await;
+    let mut browser = signed_in(&s, "accueil@mairie.example", "agent").await;
+    let form = browser.get(&s.at("/agent/nouvelle")).await;
+    assert_eq!(form.status, 200);
+    let action_start = form.body.find("action=\"/agent/nouvelle?csrf_token=").expect("the form carries its token");
+    let action = &form.body[action_start + 8..];
+    let action = action[..action.find('"').unwrap()].to_owned();
+    let cookie = format!("guichet_session={}", browser.session_cookie().unwrap());
+    let send = |parts: Vec<Part<'static>>, url: String| {
+        let cookie = cookie.clone();
+        async move {
+            let (content_type, body) = multipart_parts(&parts);
+            let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let field = |name: &'static str, value: &str| (name, String::new(), value.as_bytes().to_vec());
+
+    // Without the token in the action, the form is refused.
+    let refused = send(vec![field("channel", "phone")], s.at("/agent/nouvelle")).await;
+    assert_eq!(refused.status(), 400);
+
+    // A call about noise, received yesterday at 18:30 (Paris time).
+    let yesterday = (jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Europe/Paris").unwrap()).date()
+        - jiff::Span::new().days(1))
+    .at(18, 30, 0, 0);
+    let parts = vec![
+        field("channel", "phone"),
+        field("category", "bruit"),
+        field("received_at", &yesterday.strftime("%Y-%m-%dT%H:%M").to_string()),
+        field("description", "Musique forte toutes les nuits au 4 rue Haute."),
+        field("contact_name", "Paul Martin"),
+        field("contact_phone", "06 11 22 33 44"),
+    ];
+    let created = send(parts, s.at(&action)).await;
+    assert_eq!(created.status(), 303, "{}", created.text().await.unwrap());
+    let manager = s.token("manager");
+    let (_, detail) = s.get("/api/v1/requests/1", Some(&manager)).await;
+    assert_eq!(detail["request"]["channel"], "phone");
+    assert_eq!(detail["request"]["recorded_by"].as_str().map(|r| r.starts_with("acc-")), Some(true));
+    let received: jiff::Timestamp = detail["request"]["received_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(received, yesterday.to_zoned(jiff::tz::TimeZone::get("Europe/Paris").unwrap()).unwrap().timestamp());
+
+    // A letter with its scan; a missing description is shown next to its field.
+    let parts = vec![field("channel", "post"), field("category", "voirie"), field("address", "Place de l'Église")];
+    let page = send(parts, s.at(&action)).await;
+    assert_eq!(page.status(), 422);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("id=\"description-error\""), "{body}");
+    let parts = vec![
+        field("channel", "post"),
+        field("category", "voirie"),
+        field("address", "Place de l'Église"),
+        field("description", "Courrier : pavés descellés."),
+        ("photos", "courrier.png".to_owned(), PNG.to_vec()),
+    ];
+    assert_eq!(send(parts, s.at(&action)).await.status(), 303);
+    let (_, detail) = s.get("/api/v1/requests/2", Some(&manager)).await;
+    assert_eq!(detail["request"]["channel"], "post");
+    assert_eq!(detail["request"]["attachments"][0]["name"], "courrier.png");
+}
