@@ -208,6 +208,31 @@ impl RequestService {
         self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))
     }
 
+    /// A citizen adds information to their request, with its tracking code as credential.
+    /// Refused once the request is decided (the citizen then makes a new request).
+    pub async fn add_citizen_message(&self, code: &TrackingCode, body: String) -> Result<()> {
+        let request = self.by_code(code)?;
+        if !request.status.is_open() {
+            return Err(Error::conflict("request_closed", "this request is closed; make a new one"));
+        }
+        let (repos, now, id) = (self.core.repos.clone(), self.core.clock.now(), request.id);
+        let citizen = Actor::citizen();
+        self.core
+            .store
+            .write(move |tx| {
+                let old = repos.requests.get_tx(tx, id)?;
+                let mut new = old.clone();
+                let change = new.comment(Visibility::Public, body.clone(), false, now)?;
+                new.events += 1;
+                let event = RequestEvent { seq: new.events, at: now, actor: citizen.clone(), change };
+                repos.requests.update(tx, &old, &new, &event)?;
+                let details = serde_json::json!({"event": new.events, "change": "citizen_message"});
+                repos.audit.append(tx, now, &citizen, "request.citizen_message", format!("request:{id}"), details)?;
+                Ok(())
+            })
+            .await
+    }
+
     /// What a citizen sees with the tracking code: no personal data, no internal data.
     pub fn track(&self, code: &TrackingCode) -> Result<PublicTracking> {
         let request = self.by_code(code)?;

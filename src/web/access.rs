@@ -46,6 +46,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/accuse/{code}", Public),
     (Method::GET, "/suivi", Public),
     (Method::GET, "/suivi/{code}", Public),
+    (Method::POST, "/suivi/{code}/complement", Public),
     (Method::GET, "/", Public),
     (Method::GET, "/demande/{category}", Public),
     (Method::POST, "/demande/{category}", Public),

@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .route("/accuse/{code}", axum::routing::get(get_acknowledgement_page))
         .route("/suivi", axum::routing::get(get_tracking_page))
         .route("/suivi/{code}", axum::routing::get(get_tracking_page_by_path))
+        .route("/suivi/{code}/complement", axum::routing::post(post_citizen_message))
 }
 
 #[utoipa::path(get, path = "/api/v1/categories", tag = "public",
@@ -128,6 +129,8 @@ struct TrackingPage<'a> {
     typed: String,
     problem: String,
     tracking: Option<PublicTracking>,
+    added: String,
+    add_problem: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -141,14 +144,61 @@ async fn get_tracking_page(
     State(state): State<AppState>,
     axum::extract::Query(form): axum::extract::Query<TrackingForm>,
 ) -> ApiResult<Response> {
-    tracking_page(&state, form.code)
+    tracking_page(&state, form.code, String::new(), String::new())
 }
 
-async fn get_tracking_page_by_path(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Response> {
-    tracking_page(&state, code)
+#[derive(Debug, serde::Deserialize)]
+struct AddedQuery {
+    ajout: Option<String>,
 }
 
-fn tracking_page(state: &AppState, typed: String) -> ApiResult<Response> {
+async fn get_tracking_page_by_path(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<AddedQuery>,
+) -> ApiResult<Response> {
+    let added = q.ajout.map(|_| Locale::french().t("tracking.added").to_owned()).unwrap_or_default();
+    tracking_page(&state, code, added, String::new())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AddForm {
+    #[serde(default)]
+    message: String,
+}
+
+/// The citizen adds information to their request; the tracking code is the credential, so
+/// wrong codes count as guesses.
+async fn post_citizen_message(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(code): Path<String>,
+    form: Result<axum::Form<AddForm>, axum::extract::rejection::FormRejection>,
+) -> ApiResult<Response> {
+    state.failures.peek(ip)?;
+    state.intake_limiter.check(ip)?;
+    let l = Locale::french();
+    let Ok(parsed) = TrackingCode::parse(&code) else {
+        state.failures.record(ip);
+        return tracking_page(&state, code, String::new(), String::new());
+    };
+    let message = form.map(|f| f.0.message).unwrap_or_default();
+    if message.trim().is_empty() {
+        return tracking_page(&state, code, String::new(), l.t("tracking.add_required").to_owned());
+    }
+    match state.requests.add_citizen_message(&parsed, message).await {
+        Ok(()) => Ok(Redirect::to(&format!("/suivi/{parsed}?ajout=1")).into_response()),
+        Err(Error::NotFound { .. }) => {
+            state.failures.record(ip);
+            tracking_page(&state, code, String::new(), String::new())
+        }
+        Err(Error::Invalid { .. }) => tracking_page(&state, code, String::new(), l.t("form_error.too_long").to_owned()),
+        Err(Error::Conflict { .. }) => tracking_page(&state, code, String::new(), l.t("tracking.closed").to_owned()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn tracking_page(state: &AppState, typed: String, added: String, add_problem: String) -> ApiResult<Response> {
     let l = Locale::french();
     let (mut problem, mut tracking, mut status) = (String::new(), None, StatusCode::OK);
     if !typed.trim().is_empty() {
@@ -166,6 +216,9 @@ fn tracking_page(state: &AppState, typed: String) -> ApiResult<Response> {
             },
         }
     }
+    if !add_problem.is_empty() && status == StatusCode::OK {
+        status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
     let page = TrackingPage {
         l,
         collectivite: &state.web.instance_name,
@@ -173,6 +226,8 @@ fn tracking_page(state: &AppState, typed: String) -> ApiResult<Response> {
         typed: typed.chars().take(40).collect(),
         problem,
         tracking,
+        added,
+        add_problem,
     };
     let html = askama::Template::render(&page).map_err(|e| ApiError(Error::Internal(format!("template: {e}"))))?;
     let mut response = (status, Html(html)).into_response();

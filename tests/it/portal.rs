@@ -117,3 +117,46 @@ async fn a_request_with_a_photo_ends_on_its_acknowledgement() {
     assert_eq!(temp_uploads(&s.data), 0);
     assert_eq!(s.total(&manager).await, 1);
 }
+
+#[tokio::test]
+async fn a_citizen_adds_information_with_the_tracking_code() {
+    let s = Server::start(&[]).await;
+    let created = s.submit("Trottoir abîmé").await;
+    let code = created["tracking_code"].as_str().unwrap().to_owned();
+    let mut browser = crate::browser::Browser::new();
+    let page = browser.get(&s.at(&format!("/suivi/{code}"))).await;
+    assert!(page.body.contains("Ajouter une information"), "{}", page.body);
+
+    let empty = browser.post_form(&s.at(&format!("/suivi/{code}/complement")), &[("message", "  ")]).await;
+    assert_eq!(empty.status, 422);
+    assert!(empty.body.contains("id=\"message-error\""));
+    let added = browser
+        .post_form(
+            &s.at(&format!("/suivi/{code}/complement")),
+            &[("message", "Il y a aussi une plaque d'égout descellée.")],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert!(added.body.contains("Votre message a été ajouté"));
+    assert!(added.body.contains("Votre message</p>") || added.body.contains("– Votre message"), "{}", added.body);
+    assert!(added.body.contains("plaque d"), "{}", added.body);
+
+    // Agents see it in the timeline, from the citizen.
+    let manager = s.token("manager");
+    let (_, detail) = s.get("/api/v1/requests/1", Some(&manager)).await;
+    let last = detail["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"]["kind"], "citizen", "{last}");
+
+    // Once the request is closed, the citizen is told to make a new one.
+    for status in ["in_progress", "resolved", "closed"] {
+        let (code, body) =
+            s.post("/api/v1/requests/1/status", Some(&manager), &serde_json::json!({"status": status})).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let closed = browser.post_form(&s.at(&format!("/suivi/{code}/complement")), &[("message", "Encore moi")]).await;
+    assert_eq!(closed.status, 422);
+    assert!(closed.body.contains("Cette demande est close"));
+    // An unknown code is a guess, and changes nothing.
+    let unknown = browser.post_form(&s.at("/suivi/AAAA-AAAA-AAAB/complement"), &[("message", "x")]).await;
+    assert!(unknown.status == 404 || unknown.status == 422, "{}", unknown.status);
+}

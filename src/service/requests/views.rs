@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::acknowledgement::Acknowledgement;
+use crate::domain::actor::ActorKind;
 use crate::domain::request::{Change, Channel, Request, RequestEvent};
 use crate::domain::status::Status;
 use crate::domain::tracking::TrackingCode;
@@ -122,7 +123,7 @@ impl PublicTracking {
                         p.department = Some(department_name(to));
                     }
                     Change::Comment { body, .. } => {
-                        p.kind = "reply";
+                        p.kind = if e.actor.kind == ActorKind::Citizen { "message" } else { "reply" };
                         p.text = Some(body.clone());
                     }
                     Change::Assigned { .. } | Change::Attachment { .. } => {}
