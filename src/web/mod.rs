@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod administration;
 pub mod auth;
 pub mod backoffice;
 pub mod catalogue;
@@ -129,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(portal::router())
         .merge(backoffice::router())
+        .merge(administration::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
         .with_state(state)

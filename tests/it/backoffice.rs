@@ -167,3 +167,77 @@ async fn the_secretary_records_a_phone_call_and_a_scanned_letter() {
     assert_eq!(detail["request"]["channel"], "post");
     assert_eq!(detail["request"]["attachments"][0]["name"], "courrier.png");
 }
+
+#[tokio::test]
+async fn an_admin_invites_sets_roles_and_creates_a_category_that_citizens_then_see() {
+    let s = Server::start(&[]).await;
+    let mut admin = signed_in(&s, "dgs@mairie.example", "admin").await;
+    let page = admin.get(&s.at("/admin")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.input("csrf_token").unwrap();
+
+    let invited = admin
+        .post_form(
+            &s.at("/admin/invitations"),
+            &[("csrf_token", &csrf), ("email", "voirie@mairie.example"), ("role", "agent")],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    let start = invited.body.find("/auth/link/").expect("the link is shown once");
+    assert!(invited.body[start..].len() > 43);
+
+    let token = s.token("admin");
+    let (_, accounts) = s.get("/api/v1/accounts", Some(&token)).await;
+    let agent = accounts.as_array().unwrap().iter().find(|a| a["email"] == "voirie@mairie.example").unwrap().clone();
+    let id = agent["id"].as_str().unwrap().to_owned();
+    let form = [("csrf_token", csrf.as_str()), ("role", "manager"), ("department", "technique"), ("status", "active")];
+    let saved = admin.post_form(&s.at(&format!("/admin/comptes/{id}")), &form).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("Modification enregistrée"));
+    let (_, accounts) = s.get("/api/v1/accounts", Some(&token)).await;
+    let agent = accounts.as_array().unwrap().iter().find(|a| a["id"] == id.as_str()).unwrap().clone();
+    assert_eq!(agent["role"], "manager");
+    assert_eq!(agent["scope"], serde_json::json!({"kind": "departments", "ids": ["technique"]}));
+
+    // An admin cannot lock themselves out.
+    let me = s.get("/api/v1/accounts", Some(&token)).await.1;
+    let own = me.as_array().unwrap().iter().find(|a| a["email"] == "dgs@mairie.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused =
+        admin.post_form(&s.at(&format!("/admin/comptes/{own}")), &[("csrf_token", &csrf), ("role", "agent")]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+
+    let categories = admin.get(&s.at("/admin/categories")).await;
+    assert_eq!(categories.status, 200);
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("name", "Graffitis"),
+        ("id", "graffitis"),
+        ("description", "Tags sur un mur, un abri, du mobilier."),
+        ("department", "environnement"),
+        ("sla_days", "7"),
+        ("required", "location"),
+        ("public", "1"),
+    ];
+    let created = admin.post_form(&s.at("/admin/categories"), &form).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let home = s.http.get(s.at("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("href=\"/demande/graffitis\"") && home.contains("Graffitis"), "{home}");
+    let bad = admin
+        .post_form(
+            &s.at("/admin/categories"),
+            &[("csrf_token", &csrf), ("name", "X"), ("id", "x"), ("department", "technique"), ("sla_days", "beaucoup")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+
+    let journal = admin.get(&s.at("/admin/journal")).await;
+    assert_eq!(journal.status, 200);
+    assert!(journal.body.contains("category.create") || journal.body.contains("category."), "{}", journal.body);
+    assert!(journal.body.contains("account.invite"));
+    // Agents do not reach these pages.
+    let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
+    assert_eq!(agent.get(&s.at("/admin")).await.status, 403);
+}

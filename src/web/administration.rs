@@ -1,0 +1,390 @@
+//! Admin pages: accounts (approval, role, departments, sessions), invitations, guests, the
+//! categories citizens choose from, and a read-only view of the audit journal.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::AppState;
+use super::access::Caller;
+use super::error::ApiError;
+use super::extract::MaybeCaller;
+use crate::domain::Error;
+use crate::domain::account::{Account, AccountStatus, Guest, GuestStatus, Invitation, Scope};
+use crate::domain::actor::{Actor, Role};
+use crate::domain::audit::AuditEntry;
+use crate::domain::catalogue::{Category, RequiredField};
+use crate::l10n::Locale;
+use crate::service::accounts::AccountChange;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/admin", get(get_accounts))
+        .route("/admin/comptes/{id}", post(post_account))
+        .route("/admin/comptes/{id}/sessions", post(post_revoke))
+        .route("/admin/invitations", post(post_invitation))
+        .route("/admin/invites/{id}/approbation", post(post_guest_approval))
+        .route("/admin/categories", get(get_categories).post(post_category))
+        .route("/admin/journal", get(get_journal))
+}
+
+fn html(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(body) => {
+            let mut response = (status, Html(body)).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => ApiError(Error::Internal(format!("template: {e}"))).into_response(),
+    }
+}
+
+fn session(caller: Option<Caller>) -> Option<(Actor, String, String)> {
+    match caller {
+        Some(Caller { actor, session: Some(s) }) => Some((actor, s.csrf, s.account.display_name())),
+        _ => None,
+    }
+}
+
+fn to_sign_in() -> Response {
+    Redirect::to("/connexion").into_response()
+}
+
+#[derive(Template)]
+#[template(path = "admin/accounts.html")]
+struct AccountsPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    accessibility: &'a str,
+    user: String,
+    csrf: String,
+    accounts: Vec<Account>,
+    guests: Vec<Guest>,
+    departments: BTreeMap<String, String>,
+    roles: Vec<&'static str>,
+    /// A link just created, shown once.
+    link: String,
+    notice: String,
+    problem: String,
+}
+
+impl AccountsPage<'_> {
+    fn in_scope(&self, account: &Account, department: &str) -> bool {
+        matches!(&account.scope, Scope::Departments(ids) if ids.iter().any(|d| d == department))
+    }
+
+    fn same(&self, a: &str, b: &str) -> bool {
+        a == b
+    }
+
+    fn status_label(&self, status: &AccountStatus) -> &str {
+        match status {
+            AccountStatus::Pending => self.l.t("admin.pending"),
+            AccountStatus::Active => self.l.t("admin.active"),
+            AccountStatus::Disabled => self.l.t("admin.disabled"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+async fn get_accounts(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Query(f): Query<Flash>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let notice = f.ok.map(|_| Locale::french().t("agent.saved").to_owned()).unwrap_or_default();
+    accounts_page(&state, &actor, csrf, user, String::new(), notice, String::new())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accounts_page(
+    state: &AppState,
+    actor: &Actor,
+    csrf: String,
+    user: String,
+    link: String,
+    notice: String,
+    problem: String,
+) -> Response {
+    let result = (|| {
+        let accounts = state.accounts.list(actor)?;
+        let guests = state.guests.list(actor)?;
+        let departments = state.catalogue.departments(actor)?.into_iter().map(|d| (d.id, d.name)).collect();
+        Ok::<_, Error>((accounts, guests, departments))
+    })();
+    match result {
+        Ok((accounts, guests, departments)) => {
+            let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let page = AccountsPage {
+                l: Locale::french(),
+                collectivite: &state.web.instance_name,
+                accessibility: &state.web.accessibility_status,
+                user,
+                csrf,
+                accounts,
+                guests,
+                departments,
+                roles: ["agent", "manager", "elected", "admin"].to_vec(),
+                link,
+                notice,
+                problem,
+            };
+            html(status, &page)
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// The account form: role, status, and the departments (none ticked: every request).
+async fn post_account(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let value = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let departments: Vec<String> = fields.iter().filter(|(k, _)| k == "department").map(|(_, v)| v.clone()).collect();
+    let change = AccountChange {
+        role: value("role").and_then(Role::parse),
+        status: match value("status") {
+            Some("active") => Some(AccountStatus::Active),
+            Some("disabled") => Some(AccountStatus::Disabled),
+            _ => None,
+        },
+        scope: Some(if departments.is_empty() { Scope::All } else { Scope::Departments(departments) }),
+    };
+    match state.accounts.change(&actor, &id, change).await {
+        Ok(_) => Redirect::to("/admin?ok=1").into_response(),
+        Err(Error::Invalid { message, .. } | Error::Conflict { message, .. }) => {
+            accounts_page(&state, &actor, csrf, user, String::new(), String::new(), message)
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn post_revoke(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let Some((actor, _, _)) = session(caller) else { return to_sign_in() };
+    match state.sessions.revoke_all(&actor, &id).await {
+        Ok(_) => Redirect::to("/admin?ok=1").into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct InvitationForm {
+    email: String,
+    role: String,
+}
+
+async fn post_invitation(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<InvitationForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let l = Locale::french();
+    let Some(role) = Role::parse(&form.role).filter(|r| *r != Role::Guest) else {
+        return accounts_page(
+            &state,
+            &actor,
+            csrf,
+            user,
+            String::new(),
+            String::new(),
+            l.t("form_error.invalid").into(),
+        );
+    };
+    match state.accounts.invite(&actor, &form.email, role, Scope::All).await {
+        Ok(link) => accounts_page(&state, &actor, csrf, user, link.url, l.t("admin.invited").into(), String::new()),
+        Err(Error::Invalid { .. }) => accounts_page(
+            &state,
+            &actor,
+            csrf,
+            user,
+            String::new(),
+            String::new(),
+            l.t("form_error.contact_email_invalid_email").into(),
+        ),
+        Err(Error::Conflict { message, .. }) => {
+            accounts_page(&state, &actor, csrf, user, String::new(), String::new(), message)
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn post_guest_approval(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let l = Locale::french();
+    match state.guests.approve(&actor, &id).await {
+        Ok((_, link)) => {
+            accounts_page(&state, &actor, csrf, user, link.url, l.t("admin.guest_approved").into(), String::new())
+        }
+        Err(Error::Conflict { message, .. }) => {
+            accounts_page(&state, &actor, csrf, user, String::new(), String::new(), message)
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/categories.html")]
+struct CategoriesPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    accessibility: &'a str,
+    user: String,
+    csrf: String,
+    categories: Vec<Category>,
+    departments: BTreeMap<String, String>,
+    notice: String,
+    problem: String,
+}
+
+impl CategoriesPage<'_> {
+    fn department<'a>(&'a self, id: &'a str) -> &'a str {
+        self.departments.get(id).map_or(id, String::as_str)
+    }
+}
+
+fn categories_page(
+    state: &AppState,
+    actor: &Actor,
+    csrf: String,
+    user: String,
+    notice: String,
+    problem: String,
+) -> Response {
+    let result = (|| {
+        let mut categories = state.catalogue.categories(actor)?;
+        categories.sort_by(|a, b| a.name.cmp(&b.name));
+        let departments = state.catalogue.departments(actor)?.into_iter().map(|d| (d.id, d.name)).collect();
+        Ok::<_, Error>((categories, departments))
+    })();
+    match result {
+        Ok((categories, departments)) => {
+            let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let page = CategoriesPage {
+                l: Locale::french(),
+                collectivite: &state.web.instance_name,
+                accessibility: &state.web.accessibility_status,
+                user,
+                csrf,
+                categories,
+                departments,
+                notice,
+                problem,
+            };
+            html(status, &page)
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn get_categories(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Query(f): Query<Flash>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let notice = f.ok.map(|_| Locale::french().t("agent.saved").to_owned()).unwrap_or_default();
+    categories_page(&state, &actor, csrf, user, notice, String::new())
+}
+
+/// A new category: identifier, name, description, department, delay, required fields.
+async fn post_category(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let value =
+        |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let required = fields
+        .iter()
+        .filter(|(k, _)| k == "required")
+        .filter_map(|(_, v)| match v.as_str() {
+            "name" => Some(RequiredField::Name),
+            "email" => Some(RequiredField::Email),
+            "phone" => Some(RequiredField::Phone),
+            "postal_address" => Some(RequiredField::PostalAddress),
+            "location" => Some(RequiredField::Location),
+            _ => None,
+        })
+        .collect();
+    let l = Locale::french();
+    let Ok(sla_days) = value("sla_days").parse::<u32>() else {
+        return categories_page(&state, &actor, csrf, user, String::new(), l.t("admin.sla_invalid").into());
+    };
+    let category = Category {
+        id: value("id"),
+        name: value("name"),
+        description: value("description"),
+        department: value("department"),
+        sla_days,
+        required,
+        implicit_decision: None,
+        public: fields.iter().any(|(k, _)| k == "public"),
+        active: true,
+    };
+    match state.catalogue.put_category(&actor, category, true).await {
+        Ok(_) => Redirect::to("/admin/categories?ok=1").into_response(),
+        Err(Error::Invalid { message, .. } | Error::Conflict { message, .. }) => {
+            categories_page(&state, &actor, csrf, user, String::new(), message)
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/journal.html")]
+struct JournalPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    accessibility: &'a str,
+    user: String,
+    csrf: String,
+    entries: Vec<AuditEntry>,
+}
+
+impl JournalPage<'_> {
+    fn who(&self, e: &AuditEntry) -> String {
+        if e.actor.id.is_empty() { self.l.t("agent.citizen").to_owned() } else { e.actor.id.clone() }
+    }
+}
+
+async fn get_journal(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    match state.audit.latest(&actor, 200) {
+        Ok(entries) => html(
+            StatusCode::OK,
+            &JournalPage {
+                l: Locale::french(),
+                collectivite: &state.web.instance_name,
+                accessibility: &state.web.accessibility_status,
+                user,
+                csrf,
+                entries,
+            },
+        ),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
