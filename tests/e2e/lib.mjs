@@ -1,0 +1,279 @@
+// Shared helpers of the end-to-end scenarios: the browser, the accessibility audit, the
+// screenshots, and the little harness (`Run`) a scenario is given.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+// Debian's Chromium: playwright-core never downloads a browser of its own.
+export const CHROMIUM = '/usr/bin/chromium';
+
+// No sandbox (CI runs as root, where Chromium's sandbox refuses to start), no GPU, and
+// none of the background traffic a fresh profile would send out: the only host a
+// scenario talks to is the Guichet under test.
+export const CHROMIUM_ARGS = [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--disable-quic',
+    '--disable-sync',
+];
+
+// Where screenshots go: `E2E_OUT`, by default `target/e2e` (relative to the working
+// directory).
+export const OUT = process.env.E2E_OUT || 'target/e2e';
+
+// The WCAG levels the audit checks: A and AA of WCAG 2.0 and 2.1.
+export const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+// Impacts that fail a scenario.
+export const BLOCKING = new Set(['serious', 'critical']);
+
+const AXE_SCRIPT = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+// How long one browser action or navigation may take.
+const ACTION_TIMEOUT_MS = 15_000;
+
+export async function launch() {
+    return chromium.launch({
+        executablePath: CHROMIUM,
+        args: CHROMIUM_ARGS,
+        headless: true,
+        timeout: 30_000,
+    });
+}
+
+// A fresh browser profile (no cookies). `javaScript: false` makes a context where pages run
+// no script at all, as for a citizen whose browser has JavaScript turned off.
+//
+// `bypassCSP`: Guichet's pages send `Content-Security-Policy: script-src 'self'`, and
+// `page.addScriptTag` injects axe-core as an inline `<script>`, which that policy blocks.
+// The policy is lifted in the test browser only so that the audit can run inside the
+// page; the header itself is still checked (`Run.checkResponse`), and the pages use no
+// script of their own, so the scenarios see them as a citizen does.
+export async function newContext(browser, { javaScript = true } = {}) {
+    const context = await browser.newContext({
+        bypassCSP: true,
+        javaScriptEnabled: javaScript,
+        locale: 'fr-FR',
+        timezoneId: 'Europe/Paris',
+        viewport: { width: 1024, height: 768 },
+        acceptDownloads: false,
+        serviceWorkers: 'block',
+    });
+    context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+    javaScriptOff.set(context, !javaScript);
+    return context;
+}
+
+// Contexts made with `javaScript: false`.
+const javaScriptOff = new WeakMap();
+
+// One shared context, with JavaScript, where pages of script-less contexts are audited.
+const auditContexts = new WeakMap();
+
+async function auditContextFor(browser) {
+    let context = auditContexts.get(browser);
+    if (!context) {
+        context = await newContext(browser);
+        auditContexts.set(browser, context);
+    }
+    return context;
+}
+
+// Runs axe-core (WCAG 2.0 and 2.1, levels A and AA) on what `page` shows and returns every
+// violation, each as `{page, url, id, impact, help, helpUrl, targets}` (`targets`: one CSS
+// selector per offending element).
+//
+// axe is a script: in a context without JavaScript it cannot run inside the page. There,
+// the page's current DOM is served again, at the same URL and with the same stylesheets,
+// to a page of a context with JavaScript, and audited there.
+export async function audit(page, label) {
+    let target = page;
+    let scratch = null;
+    if (javaScriptOff.get(page.context())) {
+        const html = await page.content();
+        const url = page.url();
+        const context = await auditContextFor(page.context().browser());
+        scratch = await context.newPage();
+        await scratch.route(
+            (u) => u.href === url,
+            (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }),
+            { times: 1 },
+        );
+        await scratch.goto(url, { waitUntil: 'load' });
+        target = scratch;
+    }
+    try {
+        await target.addScriptTag({ path: AXE_SCRIPT });
+        const result = await target.evaluate(async (tags) => {
+            // eslint-disable-next-line no-undef
+            const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+            return r.violations.map((v) => ({
+                id: v.id,
+                impact: v.impact,
+                help: v.help,
+                helpUrl: v.helpUrl,
+                targets: v.nodes.map((n) => n.target.map((t) => (Array.isArray(t) ? t.join(' >>> ') : t)).join(' ')),
+            }));
+        }, AXE_TAGS);
+        return result.map((v) => ({ page: label, url: page.url(), ...v }));
+    } finally {
+        if (scratch) await scratch.close();
+    }
+}
+
+// Runs `action` (a click, a key press) and waits until the navigation it starts has
+// loaded; returns the responses of that navigation in order, redirections included (the
+// last one is the page shown).
+export async function navigation(page, action) {
+    const responses = [];
+    const listener = (r) => {
+        if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) responses.push(r);
+    };
+    page.on('response', listener);
+    try {
+        await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
+    } finally {
+        page.off('response', listener);
+    }
+    return responses;
+}
+
+// A full-page PNG `OUT/NAME.png`; returns its path.
+export async function screenshot(page, name) {
+    fs.mkdirSync(OUT, { recursive: true });
+    const file = path.join(OUT, `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    return file;
+}
+
+// A failed expectation of a scenario.
+export class CheckFailed extends Error {}
+
+// What a scenario is given: the server's address, its environment, the browser, and the
+// helpers that record what it did. `run.mjs` creates it and prints the result.
+export class Run {
+    constructor(scenario) {
+        this.scenario = scenario;
+        // Set by `run.mjs` once Chromium has started.
+        this.browser = null;
+        this.base = required('GUICHET_URL').replace(/\/+$/, '');
+        // What is being done, for error messages.
+        this.stepName = 'start';
+        this.checks = 0;
+        this.pages = [];
+        this.violations = [];
+        this.minorViolations = [];
+        this.screenshots = [];
+        this.problems = [];
+    }
+
+    // A scenario-specific environment variable; missing or empty is an error.
+    env(name) {
+        return required(name);
+    }
+
+    step(name) {
+        this.stepName = name;
+    }
+
+    // An absolute URL on the server under test.
+    url(path) {
+        return `${this.base}${path}`;
+    }
+
+    // A new browser context whose pages are watched: an uncaught script error, or a
+    // stylesheet or other sub-resource that fails to load, fails the scenario.
+    async context(options = {}) {
+        const context = await newContext(this.browser, options);
+        context.on('page', (page) => this.watch(page));
+        return context;
+    }
+
+    watch(page) {
+        page.on('pageerror', (e) => this.problems.push(`script error on ${page.url()}: ${e.message}`));
+        page.on('requestfailed', (r) => {
+            if (r.resourceType() !== 'document') {
+                this.problems.push(`${r.resourceType()} ${r.url()} failed: ${r.failure()?.errorText}`);
+            }
+        });
+        page.on('response', (r) => {
+            if (r.request().resourceType() !== 'document' && r.status() >= 400) {
+                this.problems.push(`${r.request().resourceType()} ${r.url()} answered ${r.status()}`);
+            }
+        });
+    }
+
+    check(condition, message) {
+        this.checks += 1;
+        if (!condition) throw new CheckFailed(message);
+    }
+
+    equal(actual, expected, message) {
+        this.check(actual === expected, `${message}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+    }
+
+    // The answer to a page load or form submission: its status and the security headers
+    // every page must have.
+    checkResponse(response, status, what) {
+        this.check(response !== null, `${what}: no response`);
+        this.equal(response.status(), status, `${what}: HTTP status`);
+        const headers = response.headers();
+        const csp = headers['content-security-policy'] || '';
+        this.check(csp.includes("script-src 'self'"), `${what}: Content-Security-Policy is ${JSON.stringify(csp)}`);
+        this.check((headers['content-type'] || '').startsWith('text/html'), `${what}: not an HTML page`);
+    }
+
+    // Audits the page (see `audit`): serious and critical violations fail the scenario at
+    // its end, after every page has been audited, so that all of them are reported at once.
+    async audit(page, label) {
+        const found = await audit(page, label);
+        this.pages.push(label);
+        for (const v of found) {
+            (BLOCKING.has(v.impact) ? this.violations : this.minorViolations).push(v);
+        }
+        return found;
+    }
+
+    async screenshot(page, name) {
+        const file = await screenshot(page, `${this.scenario}-${name}`);
+        this.screenshots.push(file);
+        return file;
+    }
+
+    // Throws at the end of a scenario if anything it recorded fails it.
+    finish() {
+        this.step('end');
+        if (this.problems.length) throw new CheckFailed(this.problems.join('; '));
+        if (this.violations.length) {
+            const ids = [...new Set(this.violations.map((v) => `${v.id} (${v.impact})`))].join(', ');
+            throw new CheckFailed(`accessibility: ${this.violations.length} serious or critical violation(s): ${ids}`);
+        }
+    }
+
+    // The JSON line `run.mjs` prints.
+    report(error) {
+        const common = {
+            scenario: this.scenario,
+            checks: this.checks,
+            pages: this.pages,
+            screenshots: this.screenshots,
+            violations: this.violations,
+            minor_violations: this.minorViolations,
+        };
+        if (!error) return { ok: true, ...common };
+        const where = error instanceof CheckFailed ? '' : ` (${error.stack || error})`;
+        return { ok: false, error: `${this.stepName}: ${error.message}${where}`, ...common };
+    }
+}
+
+function required(name) {
+    const value = process.env[name];
+    if (!value) throw new CheckFailed(`environment variable ${name} is not set`);
+    return value;
+}
