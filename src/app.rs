@@ -119,6 +119,16 @@ fn oidc_client(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<O
     Ok(Some(Arc::new(OidcClient::new(o, secret, public_url)?)))
 }
 
+/// The logo file named by `[portal] logo_file`, if any.
+fn load_logo(path: &str) -> anyhow::Result<Option<crate::web::Logo>> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("[portal] logo_file {path}"))?;
+    let media_type = if path.to_ascii_lowercase().ends_with(".svg") { "image/svg+xml" } else { "image/png" };
+    Ok(Some((bytes.into(), media_type)))
+}
+
 pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
     let s = &core.settings;
     let origin = {
@@ -155,6 +165,8 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
             accessibility_status: config.portal.accessibility_status.clone(),
             accessibility_text: config.portal.accessibility_statement.clone(),
             legal_text: config.portal.legal_notice.clone(),
+            accent_color: config.portal.accent_color.clone(),
+            logo: load_logo(&config.portal.logo_file)?,
         }),
         intake_limiter: Arc::new(RateLimiter::new(config.http.intake_rate_per_minute)),
     })

@@ -235,6 +235,10 @@ pub struct PortalConfig {
     pub accessibility_statement: String,
     /// Legal notice and personal data information at /mentions-legales.
     pub legal_notice: String,
+    /// Colour of links, buttons and focus outlines (`#rrggbb`); must read on white (4.5:1).
+    pub accent_color: String,
+    /// The collectivité's logo (PNG or SVG file), shown before its name; empty: none.
+    pub logo_file: String,
 }
 
 impl Default for PortalConfig {
@@ -257,6 +261,8 @@ impl Default for PortalConfig {
                 Vous pouvez accéder à ces données, les faire rectifier ou demander leur effacement en \
                 contactant la mairie. Vous pouvez aussi adresser une réclamation à la CNIL (www.cnil.fr)."
                 .into(),
+            accent_color: "#1f4e8c".into(),
+            logo_file: String::new(),
         }
     }
 }
@@ -665,11 +671,39 @@ impl Checks {
         let statuses = ["non conforme", "partiellement conforme", "totalement conforme"];
         let why = "must be \"non conforme\", \"partiellement conforme\" or \"totalement conforme\"";
         self.require(statuses.contains(&p.accessibility_status.as_str()), "portal.accessibility_status", why);
+        match contrast_on_white(&p.accent_color) {
+            None => self.fail("portal.accent_color", format!("{:?} is not a colour such as #1f4e8c", p.accent_color)),
+            Some(ratio) if ratio < 4.5 => self.fail(
+                "portal.accent_color",
+                format!("{} has a contrast of {ratio:.1}:1 on white; at least 4.5:1 is needed (RGAA)", p.accent_color),
+            ),
+            Some(_) => {}
+        }
+        if !p.logo_file.is_empty() {
+            let kind_ok = [".png", ".svg"].iter().any(|e| p.logo_file.to_ascii_lowercase().ends_with(e));
+            self.require(kind_ok, "portal.logo_file", "must be a .png or .svg file");
+            self.require(
+                Path::new(&p.logo_file).is_file(),
+                "portal.logo_file",
+                format!("file {} does not exist", p.logo_file),
+            );
+        }
 
         let l = &c.log;
         self.require(LOG_LEVELS.contains(&l.level.as_str()), "log.level", "must be error, warn, info, debug or trace");
         self.require(["text", "json"].contains(&l.format.as_str()), "log.format", "must be text or json");
     }
+}
+
+/// Contrast ratio of `#rrggbb` text on white (WCAG 2.1 relative luminance).
+pub fn contrast_on_white(color: &str) -> Option<f64> {
+    let hex = color.strip_prefix('#').filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).ok()?) / 255.0;
+        Some(if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) })
+    };
+    let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+    Some(1.05 / (luminance + 0.05))
 }
 
 /// `https://`, or `http://` on a loopback host (development and tests).

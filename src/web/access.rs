@@ -52,6 +52,8 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/demande/{category}", Public),
     (Method::GET, "/accessibilite", Public),
     (Method::GET, "/mentions-legales", Public),
+    (Method::GET, "/theme.css", Public),
+    (Method::GET, "/logo", Public),
     (Method::GET, "/connexion", Public),
     (Method::GET, "/auth/login", Public),
     (Method::GET, "/auth/callback", Public),

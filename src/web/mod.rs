@@ -59,7 +59,13 @@ pub struct WebSettings {
     pub accessibility_status: String,
     pub accessibility_text: String,
     pub legal_text: String,
+    pub accent_color: String,
+    /// The logo, read at start-up.
+    pub logo: Option<Logo>,
 }
+
+/// The collectivité's logo: its bytes and media type.
+pub type Logo = (Arc<[u8]>, &'static str);
 
 #[derive(Clone)]
 pub struct AppState {

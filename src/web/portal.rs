@@ -26,6 +26,8 @@ pub fn router() -> axum::Router<AppState> {
         .route("/demande/{category}", get(get_form).post(post_form))
         .route("/accessibilite", get(get_accessibility))
         .route("/mentions-legales", get(get_legal))
+        .route("/theme.css", get(get_theme))
+        .route("/logo", get(get_logo))
 }
 
 fn html(status: StatusCode, template: &impl Template) -> Response {
@@ -216,4 +218,32 @@ async fn get_legal(State(state): State<AppState>) -> Response {
             paragraphs,
         },
     )
+}
+
+/// The collectivité's colours (and logo) over the default style sheet: served as a file, so
+/// that the Content-Security-Policy needs no inline style.
+async fn get_theme(State(state): State<AppState>) -> Response {
+    let mut css = format!(":root {{ --accent: {}; }}\n", state.web.accent_color);
+    if state.web.logo.is_some() {
+        css.push_str(
+            ".brand a::before { content: \"\"; display: inline-block; width: 2.5rem; height: 2.5rem; \
+             margin-right: .6rem; vertical-align: middle; background: url(/logo) center / contain no-repeat; }\n",
+        );
+    }
+    let mut response = css.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+async fn get_logo(State(state): State<AppState>) -> Response {
+    let Some((bytes, media_type)) = state.web.logo.clone() else {
+        return ApiError(Error::not_found("logo")).into_response();
+    };
+    let mut response = bytes.to_vec().into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
 }

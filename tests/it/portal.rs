@@ -160,3 +160,29 @@ async fn a_citizen_adds_information_with_the_tracking_code() {
     let unknown = browser.post_form(&s.at("/suivi/AAAA-AAAA-AAAB/complement"), &[("message", "x")]).await;
     assert!(unknown.status == 404 || unknown.status == 422, "{}", unknown.status);
 }
+
+#[tokio::test]
+async fn each_collectivite_has_its_colour_and_logo() {
+    let dir = tempfile::tempdir().unwrap();
+    let logo = dir.path().join("logo.svg");
+    std::fs::write(
+        &logo,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 10 10\"><circle cx=\"5\" cy=\"5\" r=\"4\"/></svg>",
+    )
+    .unwrap();
+    let logo_setting = format!("portal.logo_file={}", logo.display());
+    let s = Server::start(&["--set", "portal.accent_color=#6a1b4d", "--set", &logo_setting]).await;
+    let theme = s.http.get(s.at("/theme.css")).send().await.unwrap();
+    assert_eq!(theme.headers()["content-type"], "text/css; charset=utf-8");
+    let css = theme.text().await.unwrap();
+    assert!(css.contains("--accent: #6a1b4d") && css.contains("url(/logo)"), "{css}");
+    let served = s.http.get(s.at("/logo")).send().await.unwrap();
+    assert_eq!(served.headers()["content-type"], "image/svg+xml");
+    assert!(served.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let home = s.http.get(s.at("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("href=\"/theme.css\""));
+    // Without a logo, none is served.
+    let plain = Server::start(&[]).await;
+    assert_eq!(plain.http.get(plain.at("/logo")).send().await.unwrap().status(), 404);
+    assert!(!plain.http.get(plain.at("/theme.css")).send().await.unwrap().text().await.unwrap().contains("logo"));
+}
