@@ -280,10 +280,17 @@ struct LinkPage<'a> {
     accessibility: &'a str,
     secret: &'a str,
     bootstrap: bool,
-    problem: String,
+    /// (field, message), in the order of the form.
+    problems: Vec<(&'static str, String)>,
     email: String,
     given_name: String,
     family_name: String,
+}
+
+impl LinkPage<'_> {
+    fn problem(&self, field: &str) -> Option<&str> {
+        self.problems.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str())
+    }
 }
 
 /// Links are secrets: a wrong one counts as a failed guess for the client's address.
@@ -323,7 +330,7 @@ async fn get_link(State(state): State<AppState>, ClientIp(ip): ClientIp, Path(se
         accessibility: &state.web.accessibility_status,
         secret: &secret,
         bootstrap: link.purpose == LinkPurpose::Bootstrap,
-        problem: String::new(),
+        problems: Vec::new(),
         email: String::new(),
         given_name: String::new(),
         family_name: String::new(),
@@ -358,20 +365,32 @@ async fn post_link(
     };
     let bootstrap = link.purpose == LinkPurpose::Bootstrap;
     let first_admin = bootstrap.then(|| (form.email.clone(), form.given_name.clone(), form.family_name.clone()));
-    // A bootstrap form with a mistake is shown again before the link is used.
+    // A bootstrap form with a mistake is shown again, every problem at its field, before
+    // the link is used.
     if let Some((email, given, family)) = &first_admin {
-        let problem = crate::domain::account::normalize_email(email)
-            .err()
-            .or_else(|| crate::domain::catalogue::validate_text("given_name", given, 100, true).err())
-            .or_else(|| crate::domain::catalogue::validate_text("family_name", family, 100, true).err());
-        if let Some(problem) = problem {
+        let l = Locale::french();
+        let mut problems = Vec::new();
+        if email.trim().is_empty() {
+            problems.push(("email", l.t("form_error.contact_email_required")));
+        } else if crate::domain::account::normalize_email(email).is_err() {
+            problems.push(("email", l.t("form_error.contact_email_invalid_email")));
+        }
+        for (field, value, key) in [
+            ("given_name", given, "form_error.given_name_required"),
+            ("family_name", family, "form_error.family_name_required"),
+        ] {
+            if crate::domain::catalogue::validate_text(field, value, 100, true).is_err() {
+                problems.push((field, l.t(key)));
+            }
+        }
+        if !problems.is_empty() {
             let page = LinkPage {
-                l: Locale::french(),
+                l,
                 collectivite: &state.web.instance_name,
                 accessibility: &state.web.accessibility_status,
                 secret: &secret,
                 bootstrap,
-                problem: problem.to_string(),
+                problems: problems.into_iter().map(|(f, m)| (f, m.to_owned())).collect(),
                 email: form.email.chars().take(254).collect(),
                 given_name: form.given_name.chars().take(100).collect(),
                 family_name: form.family_name.chars().take(100).collect(),

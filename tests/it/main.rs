@@ -11,6 +11,7 @@ mod browser;
 mod config;
 mod dump;
 mod durability;
+mod e2e;
 mod identity;
 mod lifecycle;
 mod oidc;
