@@ -172,6 +172,23 @@ impl AccountService {
         Ok(accounts)
     }
 
+    /// Colleagues a request can be assigned to: active agents, managers, elected officials
+    /// and admins, by name.
+    pub fn assignable(&self, actor: &Actor) -> Result<Vec<(String, String)>> {
+        require(actor, Action::WorkRequests)?;
+        let mut people: Vec<(String, String)> = self
+            .core
+            .repos
+            .accounts
+            .all()?
+            .into_iter()
+            .filter(|a| a.status == AccountStatus::Active && a.role != Role::Guest)
+            .map(|a| (a.id.clone(), a.display_name()))
+            .collect();
+        people.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(people)
+    }
+
     pub fn get(&self, id: &str) -> Result<Account> {
         self.core.repos.accounts.get(id)?.ok_or(Error::not_found("account"))
     }

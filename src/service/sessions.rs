@@ -27,6 +27,9 @@ pub struct SignedIn {
     pub actor: Actor,
     pub account: Account,
     pub csrf: String,
+    /// When the session ends without further activity, and at the latest.
+    pub idle_ends_at: Timestamp,
+    pub ends_at: Timestamp,
 }
 
 #[derive(Clone)]
@@ -119,7 +122,9 @@ impl SessionService {
         if account.role == Role::Guest && scope == Scope::Requests(Vec::new()) {
             return Ok(None);
         }
-        if now.duration_since(session.last_seen_at) >= TOUCH_EVERY {
+        let touched = now.duration_since(session.last_seen_at) >= TOUCH_EVERY;
+        let idle_ends_at = if touched { now + auth.session_idle } else { idle_end };
+        if touched {
             let repos = repos.clone();
             let mut touched = session.clone();
             touched.last_seen_at = now;
@@ -136,7 +141,8 @@ impl SessionService {
         }
         let step_up = auth.admin_acr.is_empty() || session.acr == auth.admin_acr || session.method == "link";
         let actor = Actor::account(account.id.clone(), account.role, scope, step_up);
-        Ok(Some(SignedIn { actor, account, csrf: session.csrf }))
+        let ends_at = session.expires_at;
+        Ok(Some(SignedIn { actor, account, csrf: session.csrf, idle_ends_at: idle_ends_at.min(ends_at), ends_at }))
     }
 
     /// Keeps a login started at the provider until its callback.

@@ -70,6 +70,8 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/agent/demandes/{id}/transfert", Allowed(Action::WorkRequests)),
     (Method::GET, "/agent/tableau-de-bord", Allowed(Action::ViewDashboard)),
     (Method::GET, "/agent/nouvelle", Allowed(Action::RecordRequests)),
+    (Method::GET, "/agent/par-statut", Allowed(Action::ReadRequests)),
+    (Method::POST, "/agent/attribution", Allowed(Action::WorkRequests)),
     (Method::GET, "/admin", Allowed(Action::ManageAccounts)),
     (Method::POST, "/admin/comptes/{id}", Allowed(Action::ManageAccounts)),
     (Method::POST, "/admin/comptes/{id}/sessions", Allowed(Action::ManageAccounts)),

@@ -153,6 +153,9 @@ pub struct Me {
     pub name: Option<String>,
     /// To send as `X-CSRF-Token` with state-changing calls made with the session cookie.
     pub csrf_token: Option<String>,
+    /// Sessions: when it ends without further activity (pages warn before), and at the latest.
+    pub session_idle_ends_at: Option<jiff::Timestamp>,
+    pub session_ends_at: Option<jiff::Timestamp>,
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
@@ -169,5 +172,7 @@ async fn get_me(MaybeCaller(caller): MaybeCaller) -> ApiResult<axum::Json<Me>> {
         email: session.map(|s| s.account.email.clone()),
         name: session.map(|s| s.account.display_name()),
         csrf_token: session.map(|s| s.csrf.clone()),
+        session_idle_ends_at: session.map(|s| s.idle_ends_at),
+        session_ends_at: session.map(|s| s.ends_at),
     }))
 }

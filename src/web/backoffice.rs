@@ -35,6 +35,8 @@ pub fn router() -> axum::Router<AppState> {
         .route("/agent/demandes/{id}/transfert", post(post_transfer))
         .route("/agent/tableau-de-bord", get(get_dashboard))
         .route("/agent/nouvelle", get(get_new).post(post_new))
+        .route("/agent/par-statut", get(get_board))
+        .route("/agent/attribution", post(post_bulk_assignment))
 }
 
 fn html(status: StatusCode, template: &impl Template) -> Response {
@@ -117,6 +119,9 @@ struct InboxPage<'a> {
     statuses: Vec<&'static str>,
     channels: Vec<&'static str>,
     now: Timestamp,
+    /// Who requests can be assigned to (empty when the reader may not assign).
+    people: Vec<(String, String)>,
+    notice: String,
 }
 
 impl InboxPage<'_> {
@@ -166,15 +171,25 @@ async fn get_inbox(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     Query(q): Query<InboxQuery>,
+    Query(notice): Query<Notice>,
 ) -> Response {
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    match inbox(&state, &actor, q, csrf, user).await {
+    let done = notice.ok.and_then(|n| n.parse::<u32>().ok());
+    let notice = done.map(|n| Locale::french().t("agent.bulk_done").replace("{n}", &n.to_string())).unwrap_or_default();
+    match inbox(&state, &actor, q, csrf, user, notice).await {
         Ok(response) => response,
         Err(e) => ApiError(e).into_response(),
     }
 }
 
-async fn inbox(state: &AppState, actor: &Actor, q: InboxQuery, csrf: String, user: String) -> Result<Response, Error> {
+async fn inbox(
+    state: &AppState,
+    actor: &Actor,
+    q: InboxQuery,
+    csrf: String,
+    user: String,
+    notice: String,
+) -> Result<Response, Error> {
     let invalid = |field: &str| Error::invalid("invalid_filter", field, "unknown value");
     let statuses = match q.status.as_str() {
         "" => vec![Status::Received, Status::InProgress, Status::Waiting],
@@ -216,6 +231,8 @@ async fn inbox(state: &AppState, actor: &Actor, q: InboxQuery, csrf: String, use
         statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
         channels: Channel::ALL.iter().map(|c| c.as_str()).collect(),
         now,
+        people: state.accounts.assignable(actor).unwrap_or_default(),
+        notice,
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -654,4 +671,99 @@ async fn post_new(
         }
         Err(e) => ApiError(e).into_response(),
     }
+}
+
+/// A column of the board: one status and its most urgent requests.
+struct Column {
+    status: &'static str,
+    items: Vec<RequestSummary>,
+    more: bool,
+}
+
+#[derive(Template)]
+#[template(path = "agent/board.html")]
+struct BoardPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    accessibility: &'a str,
+    user: String,
+    csrf: String,
+    names: Names,
+    columns: Vec<Column>,
+}
+
+const BOARD_CARDS: usize = 20;
+
+/// The board: the requests under way, one column per status, most urgent first.
+async fn get_board(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let result = async {
+        let now = state.requests.now();
+        let mut columns = Vec::new();
+        for status in [Status::Received, Status::InProgress, Status::Waiting, Status::Resolved] {
+            let query = RequestQuery {
+                statuses: vec![status],
+                department: None,
+                category: None,
+                channel: None,
+                assignee: None,
+                within: None,
+                overdue: false,
+                received_from: None,
+                received_to: None,
+                sort: Sort::Due,
+                cursor: None,
+                limit: BOARD_CARDS,
+                now,
+            };
+            let (items, next) = state.requests.list(&actor, query).await?;
+            columns.push(Column { status: status.as_str(), items, more: next.is_some() });
+        }
+        Ok::<_, Error>(BoardPage {
+            l: Locale::french(),
+            collectivite: &state.web.instance_name,
+            accessibility: &state.web.accessibility_status,
+            user,
+            csrf,
+            names: Names::load(&state, &actor)?,
+            columns,
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// Assigns the ticked requests of the inbox to one person (or to nobody).
+async fn post_bulk_assignment(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let Some((actor, _, _)) = session(caller) else { return to_sign_in() };
+    let assignee = fields.iter().find(|(k, _)| k == "assignee").map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let ids: Vec<u64> =
+        fields.iter().filter(|(k, _)| k == "id").filter_map(|(_, v)| v.parse().ok()).take(200).collect();
+    if let Some(who) = &assignee {
+        let known = state.accounts.assignable(&actor).map(|people| people.iter().any(|(id, _)| id == who));
+        match known {
+            Ok(true) => {}
+            Ok(false) => {
+                return ApiError(Error::invalid("unknown_assignee", "assignee", "no such colleague")).into_response();
+            }
+            Err(e) => return ApiError(e).into_response(),
+        }
+    }
+    let mut done = 0;
+    for id in ids {
+        match state.requests.assign(&actor, id, assignee.clone()).await {
+            Ok(_) => done += 1,
+            // A request that moved out of reach meanwhile is skipped; the count says so.
+            Err(Error::NotFound { .. } | Error::Conflict { .. } | Error::Invalid { .. }) => {}
+            Err(e) => return ApiError(e).into_response(),
+        }
+    }
+    Redirect::to(&format!("/agent?ok={done}")).into_response()
 }

@@ -241,3 +241,56 @@ async fn an_admin_invites_sets_roles_and_creates_a_category_that_citizens_then_s
     let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
     assert_eq!(agent.get(&s.at("/admin")).await.status, 403);
 }
+
+#[tokio::test]
+async fn requests_are_assigned_in_bulk_and_shown_by_status() {
+    let s = Server::start(&[]).await;
+    for i in 0..3 {
+        s.submit(&format!("Signalement {i}")).await;
+    }
+    let mut manager = signed_in(&s, "dgs@mairie.example", "manager").await;
+    signed_in(&s, "agent@mairie.example", "agent").await;
+    let inbox = manager.get(&s.at("/agent")).await;
+    let csrf = inbox.input("csrf_token").unwrap();
+    let token = s.token("admin");
+    let (_, accounts) = s.get("/api/v1/accounts", Some(&token)).await;
+    let agent = accounts.as_array().unwrap().iter().find(|a| a["email"] == "agent@mairie.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(inbox.body.contains(&format!("<option value=\"{agent}\">")), "colleagues are offered");
+    let done = manager
+        .post_form(
+            &s.at("/agent/attribution"),
+            &[("csrf_token", &csrf), ("id", "1"), ("id", "3"), ("assignee", &agent)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("2 demande(s) attribuée(s)"), "{}", done.body);
+    let (_, one) = s.get("/api/v1/requests/1", Some(&token)).await;
+    let (_, two) = s.get("/api/v1/requests/2", Some(&token)).await;
+    assert_eq!(one["request"]["assignee"], agent.as_str());
+    assert_eq!(two["request"]["assignee"], serde_json::Value::Null);
+    let unknown = manager
+        .post_form(&s.at("/agent/attribution"), &[("csrf_token", &csrf), ("id", "2"), ("assignee", "acc-nobody")])
+        .await;
+    assert_eq!(unknown.status, 422);
+
+    let board = manager.get(&s.at("/agent/par-statut")).await;
+    assert_eq!(board.status, 200);
+    assert!(
+        board.body.contains("id=\"col-received\"") && board.body.contains("href=\"/agent/demandes/3\""),
+        "{}",
+        board.body
+    );
+
+    // Pages carry the session warning, fed by the session's end in /api/v1/me.
+    assert!(board.body.contains("id=\"session-warning\"") && board.body.contains("/static/session.js"));
+    let cookie = format!("guichet_session={}", manager.session_cookie().unwrap());
+    let me: serde_json::Value =
+        s.http.get(s.at("/api/v1/me")).header("cookie", cookie).send().await.unwrap().json().await.unwrap();
+    let idle: jiff::Timestamp = me["session_idle_ends_at"].as_str().unwrap().parse().unwrap();
+    let end: jiff::Timestamp = me["session_ends_at"].as_str().unwrap().parse().unwrap();
+    assert!(idle <= end && idle > jiff::Timestamp::now() + jiff::SignedDuration::from_mins(110), "{me}");
+    assert_eq!(s.http.get(s.at("/static/session.js")).send().await.unwrap().status(), 200);
+}
