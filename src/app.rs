@@ -167,6 +167,12 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
             legal_text: config.portal.legal_notice.clone(),
             accent_color: config.portal.accent_color.clone(),
             logo: load_logo(&config.portal.logo_file)?,
+            map: crate::web::MapSettings {
+                tile_url: config.map.tile_url.clone(),
+                tile_origin: config.map.tile_origin(),
+                attribution: config.map.attribution.clone(),
+                center: (config.map.center_lat, config.map.center_lon, u8::try_from(config.map.zoom).unwrap_or(6)),
+            },
         }),
         intake_limiter: Arc::new(RateLimiter::new(config.http.intake_rate_per_minute)),
     })

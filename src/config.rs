@@ -30,6 +30,7 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub auth: AuthConfig,
     pub portal: PortalConfig,
+    pub map: MapConfig,
     pub log: LogConfig,
 }
 
@@ -264,6 +265,42 @@ impl Default for PortalConfig {
             accent_color: "#1f4e8c".into(),
             logo_file: String::new(),
         }
+    }
+}
+
+/// Maps (agents' map, location on the request form). No tile server by default: Guichet
+/// makes no outbound call unless told to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MapConfig {
+    /// Tile URL template, such as `https://tile.openstreetmap.org/{z}/{x}/{y}.png` or the
+    /// IGN Géoplateforme's; empty: no map, lists and address fields only.
+    pub tile_url: String,
+    /// Attribution the tile provider requires, shown on the map.
+    pub attribution: String,
+    pub center_lat: f64,
+    pub center_lon: f64,
+    pub zoom: u32,
+}
+
+impl Default for MapConfig {
+    fn default() -> Self {
+        MapConfig {
+            tile_url: String::new(),
+            attribution: "© les contributeurs d'OpenStreetMap".into(),
+            center_lat: 46.6,
+            center_lon: 2.4,
+            zoom: 6,
+        }
+    }
+}
+
+impl MapConfig {
+    /// Scheme and host of the tile URL (what the Content-Security-Policy must allow).
+    pub fn tile_origin(&self) -> String {
+        let Some(after) = self.tile_url.find("://").map(|i| i + 3) else { return String::new() };
+        let end = self.tile_url[after..].find('/').map_or(self.tile_url.len(), |i| i + after);
+        self.tile_url[..end].to_owned()
     }
 }
 
@@ -688,6 +725,17 @@ impl Checks {
                 format!("file {} does not exist", p.logo_file),
             );
         }
+
+        let m = &c.map;
+        if !m.tile_url.is_empty() {
+            let placeholders = ["{z}", "{x}", "{y}"].iter().all(|p| m.tile_url.contains(p));
+            let host_ok = m.tile_origin().len() > "https://".len() && !m.tile_origin().contains(['{', ' ', '\'', ';']);
+            let why = format!("{:?} must be an https:// (or http://) URL with {{z}}, {{x}} and {{y}}", m.tile_url);
+            self.require(is_http_url(&m.tile_origin()) && placeholders && host_ok, "map.tile_url", why);
+        }
+        self.require((-90.0..=90.0).contains(&m.center_lat), "map.center_lat", "must be between -90 and 90");
+        self.require((-180.0..=180.0).contains(&m.center_lon), "map.center_lon", "must be between -180 and 180");
+        self.require((1..=19).contains(&m.zoom), "map.zoom", "must be between 1 and 19");
 
         let l = &c.log;
         self.require(LOG_LEVELS.contains(&l.level.as_str()), "log.level", "must be error, warn, info, debug or trace");

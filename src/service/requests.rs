@@ -13,7 +13,7 @@ use crate::domain::acknowledgement::Acknowledgement;
 use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::catalogue::Category;
 use crate::domain::request::{
-    Attachment, Change, Channel, NewRequest, Request, RequestEvent, Visibility, registration_number,
+    Attachment, Change, Channel, Location, NewRequest, Request, RequestEvent, Visibility, registration_number,
 };
 use crate::domain::status::Status;
 use crate::domain::tracking::TrackingCode;
@@ -292,6 +292,30 @@ impl RequestService {
         let now = query.now;
         let Page { items, next_cursor } = blocking(move || repos.requests.list(&query)).await?;
         Ok((items.iter().map(|r| RequestSummary::new(r, now)).collect(), next_cursor))
+    }
+
+    /// Requests of a listing that have coordinates, with them (for the map), and how many had
+    /// none. Reading locations is reading personal data only in the aggregate: not journaled
+    /// per request, like the inbox.
+    pub async fn located(
+        &self,
+        actor: &Actor,
+        query: RequestQuery,
+    ) -> Result<(Vec<(RequestSummary, f64, f64, String)>, usize)> {
+        let now = query.now;
+        let (summaries, _) = self.list(actor, query).await?;
+        let mut located = Vec::new();
+        let mut without = 0;
+        for summary in summaries {
+            let Some(request) = self.core.repos.requests.get(summary.id)? else { continue };
+            match &request.location {
+                Some(Location { lat: Some(lat), lon: Some(lon), address, .. }) => {
+                    located.push((RequestSummary::new(&request, now), *lat, *lon, address.clone()));
+                }
+                _ => without += 1,
+            }
+        }
+        Ok((located, without))
     }
 
     pub async fn change_status(&self, actor: &Actor, id: u64, to: Status, reason: Option<String>) -> Result<Request> {

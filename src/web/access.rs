@@ -72,6 +72,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/agent/nouvelle", Allowed(Action::RecordRequests)),
     (Method::GET, "/agent/par-statut", Allowed(Action::ReadRequests)),
     (Method::POST, "/agent/attribution", Allowed(Action::WorkRequests)),
+    (Method::GET, "/agent/carte", Allowed(Action::ReadRequests)),
     (Method::GET, "/admin", Allowed(Action::ManageAccounts)),
     (Method::POST, "/admin/comptes/{id}", Allowed(Action::ManageAccounts)),
     (Method::POST, "/admin/comptes/{id}/sessions", Allowed(Action::ManageAccounts)),

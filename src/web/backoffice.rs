@@ -37,6 +37,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/agent/nouvelle", get(get_new).post(post_new))
         .route("/agent/par-statut", get(get_board))
         .route("/agent/attribution", post(post_bulk_assignment))
+        .route("/agent/carte", get(get_map))
 }
 
 fn html(status: StatusCode, template: &impl Template) -> Response {
@@ -766,4 +767,79 @@ async fn post_bulk_assignment(
         }
     }
     Redirect::to(&format!("/agent?ok={done}")).into_response()
+}
+
+/// A request placed on the map (and listed in the table that stands in for it).
+struct Point {
+    summary: RequestSummary,
+    lat: f64,
+    lon: f64,
+    address: String,
+}
+
+#[derive(Template)]
+#[template(path = "agent/map.html")]
+struct MapPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    accessibility: &'a str,
+    user: String,
+    csrf: String,
+    names: Names,
+    q: InboxQuery,
+    points: Vec<Point>,
+    without_coordinates: usize,
+    map: &'a super::MapSettings,
+}
+
+/// Most urgent open requests on one map; more would not help anyone read it.
+const MAP_POINTS: usize = 500;
+
+async fn get_map(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Query(q): Query<InboxQuery>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let result = async {
+        let now = state.requests.now();
+        let query = RequestQuery {
+            statuses: match q.status.as_str() {
+                "" => vec![Status::Received, Status::InProgress, Status::Waiting],
+                s => vec![Status::parse(s).ok_or_else(|| Error::invalid("invalid_filter", "status", "unknown value"))?],
+            },
+            department: Some(q.department.clone()).filter(|d| !d.is_empty()),
+            category: Some(q.category.clone()).filter(|c| !c.is_empty()),
+            channel: None,
+            assignee: None,
+            within: None,
+            overdue: q.overdue.is_some(),
+            received_from: None,
+            received_to: None,
+            sort: Sort::Due,
+            cursor: None,
+            limit: MAP_POINTS,
+            now,
+        };
+        let (points, without_coordinates) = state.requests.located(&actor, query).await?;
+        let points =
+            points.into_iter().map(|(summary, lat, lon, address)| Point { summary, lat, lon, address }).collect();
+        Ok::<_, Error>(MapPage {
+            l: Locale::french(),
+            collectivite: &state.web.instance_name,
+            accessibility: &state.web.accessibility_status,
+            user,
+            csrf,
+            names: Names::load(&state, &actor)?,
+            q,
+            points,
+            without_coordinates,
+            map: &state.web.map,
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => ApiError(e).into_response(),
+    }
 }

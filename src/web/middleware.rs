@@ -6,22 +6,29 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::Error;
 
-/// No inline script or style anywhere; everything comes from this origin.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// No inline script or style anywhere; everything comes from this origin, except map tiles
+/// from the tile server an admin configured (`extra_img`, an origin such as
+/// `https://tile.example.fr`).
+pub fn content_security_policy(extra_img: &str) -> String {
+    let img = if extra_img.is_empty() { String::new() } else { format!(" {extra_img}") };
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{img}; font-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
 
-pub async fn security_headers(request: Request, next: Next) -> Response {
+pub async fn security_headers(State(csp): State<HeaderValue>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));

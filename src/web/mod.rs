@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -62,6 +63,19 @@ pub struct WebSettings {
     pub accent_color: String,
     /// The logo, read at start-up.
     pub logo: Option<Logo>,
+    pub map: MapSettings,
+}
+
+/// Map tiles, when an admin configured a tile server; without one, lists stand in for maps.
+#[derive(Debug, Clone, Default)]
+pub struct MapSettings {
+    /// `https://tile.example.fr/{z}/{x}/{y}.png`; empty: no map.
+    pub tile_url: String,
+    /// Scheme and host of `tile_url`, allowed in the Content-Security-Policy.
+    pub tile_origin: String,
+    pub attribution: String,
+    /// Latitude, longitude and zoom the maps open on.
+    pub center: (f64, f64, u8),
 }
 
 /// The collectivité's logo: its bytes and media type.
@@ -121,6 +135,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// `access::authorize` identifies the caller and applies the route's rule.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
+    let csp = HeaderValue::from_str(&middleware::content_security_policy(&state.web.map.tile_origin))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let openapi = Arc::new(openapi);
     let upload_limit = usize::try_from(state.web.max_request_bytes).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
     Router::new()
@@ -142,5 +158,5 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(axum::middleware::from_fn(middleware::api_errors_as_json))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(csp, middleware::security_headers))
 }

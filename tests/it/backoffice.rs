@@ -294,3 +294,47 @@ async fn requests_are_assigned_in_bulk_and_shown_by_status() {
     assert!(idle <= end && idle > jiff::Timestamp::now() + jiff::SignedDuration::from_mins(110), "{me}");
     assert_eq!(s.http.get(s.at("/static/session.js")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn the_map_lists_located_requests_and_uses_only_the_configured_tile_server() {
+    let s = Server::start(&[]).await;
+    s.submit("Avec coordonnées").await;
+    let without = serde_json::json!({"category": "bruit", "description": "Sans lieu"});
+    assert_eq!(s.post("/api/v1/requests", None, &without).await.0, 201);
+    let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
+    let page = agent.get(&s.at("/agent/carte")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("n'est pas configur") || page.body.contains("n&#39;est pas configur"), "{}", page.body);
+    assert!(
+        page.body.contains("data-lat=\"48.58\"") && page.body.contains("1 demande(s) sans coordonnées"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("leaflet.js"), "no map without tiles");
+    let csp = page.headers["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("img-src 'self' data:;"), "{csp}");
+
+    let tiles = Server::start(&["--set", "map.tile_url=https://tiles.example.fr/{z}/{x}/{y}.png"]).await;
+    let mut agent = signed_in(&tiles, "agent@mairie.example", "agent").await;
+    let page = agent.get(&tiles.at("/agent/carte")).await;
+    assert!(
+        page.body.contains("id=\"map\"") && page.body.contains("/static/vendor/leaflet/leaflet.js"),
+        "{}",
+        page.body
+    );
+    let csp = page.headers["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("img-src 'self' data: https://tiles.example.fr;"), "{csp}");
+    assert!(csp.contains("script-src 'self';"), "scripts stay local: {csp}");
+    for asset in [
+        "/static/vendor/leaflet/leaflet.js",
+        "/static/vendor/leaflet.markercluster/leaflet.markercluster.js",
+        "/static/map.js",
+    ] {
+        let response = tiles.http.get(tiles.at(asset)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(response.headers()["content-type"], "text/javascript; charset=utf-8");
+    }
+    let bad = guichet(&tiles.data, &["check", "--set", "map.tile_url=javascript:alert(1)"]);
+    bad.assert_failed();
+    assert!(bad.stderr.contains("[map] tile_url"), "{}", bad.text());
+}
