@@ -47,7 +47,20 @@ fn the_benchmark_runs_end_to_end_and_reports_every_figure() {
     let latency = row(&report, "durable intake latency");
     let p99 = latency[0].split(", ").nth(1).and_then(leading_number);
     assert!(p99.is_some_and(|p| p > 0.0), "{latency:?}");
-    for label in ["inbox page", "tracking lookup", "dashboard"] {
+    for label in [
+        "inbox page",
+        "tracking lookup",
+        "dashboard",
+        "page: portal home",
+        "page: request form",
+        "page: tracking",
+        "page: inbox",
+        "page: request",
+        "page: dashboard",
+        "page: board",
+        "page: map (500 requests)",
+        "page: accounts",
+    ] {
         let cells = row(&report, label);
         // server p50, p99, max, client p50, p99
         for cell in &cells[..5] {
