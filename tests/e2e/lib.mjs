@@ -22,6 +22,9 @@ export const CHROMIUM_ARGS = [
     '--disable-sync',
 ];
 
+// Hosts a scenario's pages may reach (see `Run.context`).
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
 // Where screenshots go: `E2E_OUT`, by default `target/e2e` (relative to the working
 // directory).
 export const OUT = process.env.E2E_OUT || 'target/e2e';
@@ -121,10 +124,46 @@ export async function audit(page, label) {
                 targets: v.nodes.map((n) => n.target.map((t) => (Array.isArray(t) ? t.join(' >>> ') : t)).join(' ')),
             }));
         }, AXE_TAGS);
+        result.push(...(await labelsNextToBoxes(target)));
         return result.map((v) => ({ page: label, url: page.url(), ...v }));
     } finally {
         if (scratch) await scratch.close();
     }
+}
+
+// A check axe-core does not make (RGAA 4.1, criterion 11.4: a field and its label are
+// next to each other): every visible checkbox and radio button has its label on the same
+// line, starting at most 1.5 rem after the box it draws. Measured from the box's centre, so
+// that an input stretched by a style (the box is drawn in the middle of the input) counts
+// as far from its label. Returns violations in axe's format, impact `serious`.
+const LABEL_RULE = {
+    id: 'rgaa-11.4-label-next-to-box',
+    impact: 'serious',
+    help: 'Checkboxes and radio buttons must have their label right next to them',
+    helpUrl: 'https://accessibilite.numerique.gouv.fr/methode/criteres-et-tests/#11.4',
+};
+
+async function labelsNextToBoxes(page) {
+    const far = await page.evaluate(() => {
+        const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+        const found = [];
+        for (const input of document.querySelectorAll('input[type="checkbox"], input[type="radio"]')) {
+            const box = input.getBoundingClientRect();
+            const label = input.labels && input.labels[0];
+            if (!label || box.width === 0 || box.height === 0) continue;
+            const text = label.getClientRects()[0];
+            if (!text) continue;
+            const centre = box.left + box.width / 2;
+            const gap = text.left - centre - box.height / 2;
+            const sameLine = text.top < box.bottom && box.top < text.bottom;
+            if (!sameLine || gap < -1 || gap > 1.5 * rem) {
+                const where = input.id ? `#${CSS.escape(input.id)}` : `input[name="${input.name}"]`;
+                found.push(`${where} (label ${Math.round(gap)} px after its box${sameLine ? '' : ', not on its line'})`);
+            }
+        }
+        return found;
+    });
+    return far.length ? [{ ...LABEL_RULE, targets: far }] : [];
 }
 
 // Runs `action` (a click, a key press) and waits until the navigation it starts has
@@ -142,6 +181,18 @@ export async function navigation(page, action) {
         page.off('response', listener);
     }
     return responses;
+}
+
+// Whether scripts of the page itself run: a script element added to the page runs only
+// where JavaScript is on (the harness's own calls run either way).
+export async function pageRunsScripts(page) {
+    return page.evaluate(() => {
+        const script = document.createElement('script');
+        script.textContent = 'window.__e2eScriptRan = true';
+        document.head.append(script);
+        script.remove();
+        return window.__e2eScriptRan === true;
+    });
 }
 
 // A full-page PNG `OUT/NAME.png`; returns its path.
@@ -171,6 +222,10 @@ export class Run {
         this.minorViolations = [];
         this.screenshots = [];
         this.problems = [];
+        // Failed `expect` checks.
+        this.failures = [];
+        // What the scenario hands back to its caller (`record`), in the report's `data`.
+        this.data = {};
     }
 
     // A scenario-specific environment variable; missing or empty is an error.
@@ -182,28 +237,47 @@ export class Run {
         this.stepName = name;
     }
 
+    // Hands a value back to whoever runs the scenario: the report's `data.KEY` (for
+    // instance the tracking codes of the requests a scenario made, which the Rust test then
+    // looks up through the API).
+    record(key, value) {
+        this.data[key] = value;
+    }
+
     // An absolute URL on the server under test.
     url(path) {
         return `${this.base}${path}`;
     }
 
-    // A new browser context whose pages are watched: an uncaught script error, or a
-    // stylesheet or other sub-resource that fails to load, fails the scenario.
+    // A new browser context whose pages are watched: on a page of Guichet, an uncaught
+    // script error, or a stylesheet or other sub-resource that fails to load, fails the
+    // scenario. Requests to hosts other than the loopback ones (where Guichet and the test
+    // OpenID provider run) are blocked: they fail the scenario when a page of Guichet makes
+    // them, and are ignored from another site's page (the provider's login page asks for a
+    // web font).
     async context(options = {}) {
         const context = await newContext(this.browser, options);
+        await context.route((url) => !LOOPBACK.has(url.hostname), (route) => route.abort('blockedbyclient'));
         context.on('page', (page) => this.watch(page));
         return context;
     }
 
+    // Whether `page` shows a page of the Guichet under test.
+    ours(page) {
+        return page.url().startsWith(`${this.base}/`);
+    }
+
     watch(page) {
-        page.on('pageerror', (e) => this.problems.push(`script error on ${page.url()}: ${e.message}`));
+        page.on('pageerror', (e) => {
+            if (this.ours(page)) this.problems.push(`script error on ${page.url()}: ${e.message}`);
+        });
         page.on('requestfailed', (r) => {
-            if (r.resourceType() !== 'document') {
+            if (r.resourceType() !== 'document' && this.ours(page)) {
                 this.problems.push(`${r.resourceType()} ${r.url()} failed: ${r.failure()?.errorText}`);
             }
         });
         page.on('response', (r) => {
-            if (r.request().resourceType() !== 'document' && r.status() >= 400) {
+            if (r.request().resourceType() !== 'document' && r.status() >= 400 && this.ours(page)) {
                 this.problems.push(`${r.request().resourceType()} ${r.url()} answered ${r.status()}`);
             }
         });
@@ -216,6 +290,18 @@ export class Run {
 
     equal(actual, expected, message) {
         this.check(actual === expected, `${message}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+    }
+
+    // A check that does not stop the scenario: a failure is recorded (with the step) and
+    // fails it at its end, so that what follows is still exercised and reported. For
+    // expectations the rest of the scenario does not depend on.
+    expect(condition, message) {
+        this.checks += 1;
+        if (!condition) this.failures.push(`${this.stepName}: ${message}`);
+    }
+
+    expectEqual(actual, expected, message) {
+        this.expect(actual === expected, `${message}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
     }
 
     // The answer to a page load or form submission: its status and the security headers
@@ -246,14 +332,16 @@ export class Run {
         return file;
     }
 
-    // Throws at the end of a scenario if anything it recorded fails it.
+    // Throws at the end of a scenario if anything it recorded fails it: failed
+    // expectations, page problems, serious or critical accessibility violations.
     finish() {
         this.step('end');
-        if (this.problems.length) throw new CheckFailed(this.problems.join('; '));
+        const reasons = [...this.failures, ...this.problems];
         if (this.violations.length) {
             const ids = [...new Set(this.violations.map((v) => `${v.id} (${v.impact})`))].join(', ');
-            throw new CheckFailed(`accessibility: ${this.violations.length} serious or critical violation(s): ${ids}`);
+            reasons.push(`accessibility: ${this.violations.length} serious or critical violation(s): ${ids}`);
         }
+        if (reasons.length) throw new CheckFailed(reasons.join('; '));
     }
 
     // The JSON line `run.mjs` prints.
@@ -265,6 +353,8 @@ export class Run {
             screenshots: this.screenshots,
             violations: this.violations,
             minor_violations: this.minorViolations,
+            failed_expectations: this.failures,
+            data: this.data,
         };
         if (!error) return { ok: true, ...common };
         const where = error instanceof CheckFailed ? '' : ` (${error.stack || error})`;

@@ -5,9 +5,10 @@
 
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::Server;
+use crate::browser::Provider;
+use crate::support::{PNG, Server, citizen_request};
 
 const RUNNER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/run.mjs");
 const OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/e2e");
@@ -66,4 +67,145 @@ async fn the_first_admin_signs_in_with_the_keyboard_and_out_in_chromium() {
     let link = bootstrap_link(&s);
     assert!(link.starts_with("http") && link.contains("/auth/link/"), "{link}");
     scenario(&s, "first-admin", &[("LINK", link)]).await;
+}
+
+/// A request made with the API; returns its id and tracking code.
+async fn api_request(s: &Server, category: &str, description: &str) -> (u64, String) {
+    let (status, body) = s.post("/api/v1/requests", None, &citizen_request(category, description)).await;
+    assert_eq!(status, 201, "{body}");
+    (body["id"].as_u64().unwrap(), body["tracking_code"].as_str().unwrap().to_owned())
+}
+
+/// A request as agents see it (`GET /api/v1/requests/{id}`).
+async fn request_detail(s: &Server, token: &str, id: u64) -> Value {
+    let (status, detail) = s.get(&format!("/api/v1/requests/{id}"), Some(token)).await;
+    assert_eq!(status, 200, "{detail}");
+    detail
+}
+
+/// The types of a request's events, with the visibility of comments (`comment:public`).
+fn event_kinds(detail: &Value) -> Vec<String> {
+    let events = detail["events"].as_array().unwrap();
+    events
+        .iter()
+        .map(|e| {
+            let change = &e["change"];
+            let kind = change["type"].as_str().unwrap_or_default();
+            match change["visibility"].as_str() {
+                Some(v) => format!("{kind}:{v}"),
+                None => kind.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Checks through the API the request a `citizen` scenario made (`data.code` of its
+/// report): contact, place, the photo (the same bytes), the citizen's message.
+async fn check_portal_request(s: &Server, report: &Value, mode: &str) {
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(7), "{report}");
+    let code = report["data"]["code"].as_str().unwrap_or_else(|| panic!("no tracking code: {report}"));
+    let admin = s.token("admin");
+    let listed = s.list_all("", 50, &admin).await;
+    assert_eq!(listed.len(), 1, "one request made: {listed:?}");
+    assert_eq!(listed[0]["tracking_code"], code, "{listed:?}");
+    let id = listed[0]["id"].as_u64().unwrap();
+    let detail = request_detail(s, &admin, id).await;
+    let r = &detail["request"];
+    assert_eq!(r["channel"], "web", "{detail}");
+    assert_eq!(r["category"], "voirie", "{detail}");
+    assert_eq!(r["status"], "received", "{detail}");
+    assert!(r["description"].as_str().unwrap().ends_with(&format!("({mode}).")), "{detail}");
+    assert_eq!(r["location"]["address"], "12 rue des Lilas", "{detail}");
+    assert_eq!(r["contact"]["name"], "Marie Dupont", "{detail}");
+    assert_eq!(r["contact"]["email"], "marie.dupont@example.fr", "{detail}");
+    assert_eq!(r["notify"], "email", "{detail}");
+    let attachments = r["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "{detail}");
+    assert_eq!(attachments[0]["name"], "nid-de-poule.png", "{detail}");
+    assert_eq!(attachments[0]["media_type"], "image/png", "{detail}");
+    let sha = attachments[0]["sha256"].as_str().unwrap();
+    let url = s.at(&format!("/api/v1/requests/{id}/attachments/{sha}"));
+    let photo = s.http.get(url).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(photo.status(), 200);
+    assert_eq!(photo.bytes().await.unwrap().as_ref(), PNG, "the photo arrived intact");
+    // Created, the photo, the citizen's message (one: the empty try added nothing).
+    assert_eq!(event_kinds(&detail), ["created", "attachment", "comment:public"], "{detail}");
+    let message = &detail["events"][2];
+    assert_eq!(message["actor"]["kind"], "citizen", "{detail}");
+    assert!(message["change"]["body"].as_str().unwrap().contains(&format!("({mode})")), "{detail}");
+}
+
+/// A citizen makes a "Voirie" request on the portal: the form sent empty shows its errors,
+/// the filled one with a photo leads to the acknowledgement; the tracking page shows the
+/// status and takes added information. The request is then checked through the API.
+#[tokio::test]
+async fn a_citizen_makes_a_request_with_a_photo_and_follows_it_in_chromium() {
+    let s = Server::start(&[]).await;
+    let report = scenario(&s, "citizen", &[]).await;
+    check_portal_request(&s, &report, "js").await;
+}
+
+/// The same, in a browser with JavaScript turned off.
+#[tokio::test]
+async fn a_citizen_makes_a_request_without_javascript_in_chromium() {
+    let s = Server::start(&[]).await;
+    let report = scenario(&s, "citizen-nojs", &[]).await;
+    check_portal_request(&s, &report, "nojs").await;
+}
+
+/// An agent signs in through the OpenID provider (approved at first login by the domain of
+/// their address), filters the inbox, moves a request on, answers and leaves an internal
+/// note; the citizen's tracking page shows the answer only. The request is then checked
+/// through the API.
+#[tokio::test]
+async fn an_agent_signs_in_with_the_provider_and_answers_a_request_in_chromium() {
+    let provider = Provider::start();
+    let mut args = provider.settings("guichet");
+    args.extend(["--set".to_owned(), "auth.auto_approve_domains=mairie.example".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = Server::start(&args).await;
+    let (id, code) = api_request(&s, "voirie", "Nid-de-poule profond devant l'école").await;
+    let (other, _) = api_request(&s, "bruit", "Musique forte la nuit").await;
+    let env = [("CODE", code), ("REQUEST_ID", id.to_string()), ("OTHER_ID", other.to_string())];
+    let report = scenario(&s, "agent", &env).await;
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(9), "{report}");
+
+    let admin = s.token("admin");
+    let detail = request_detail(&s, &admin, id).await;
+    assert_eq!(detail["request"]["status"], "in_progress", "{detail}");
+    assert_eq!(event_kinds(&detail), ["created", "status", "comment:public", "comment:internal"], "{detail}");
+    assert_eq!(detail["events"][2]["change"]["body"], "Nous intervenons jeudi.", "{detail}");
+    let agent = &detail["events"][1]["actor"];
+    assert_eq!(agent["role"], "agent", "{detail}");
+    let (status, accounts) = s.get("/api/v1/accounts", Some(&admin)).await;
+    assert_eq!(status, 200, "{accounts}");
+    let account = accounts.as_array().unwrap().iter().find(|a| a["id"] == agent["id"]).expect("the agent's account");
+    assert_eq!(account["email"], "agent@mairie.example", "{account}");
+    assert_eq!(account["identities"][0]["issuer"], provider.issuer.as_str(), "{account}");
+    let other = request_detail(&s, &admin, other).await;
+    assert_eq!(event_kinds(&other), ["created"], "the other request was left alone: {other}");
+}
+
+/// The first administrator creates the category "Graffitis" (after a wrong delay), which the
+/// portal then offers; the audit journal and the dashboard show. The category is then
+/// checked through the API.
+#[tokio::test]
+async fn the_first_admin_creates_a_category_that_the_portal_offers_in_chromium() {
+    let s = Server::start(&[]).await;
+    let link = bootstrap_link(&s);
+    api_request(&s, "voirie", "Nid-de-poule").await;
+    api_request(&s, "voirie", "Trottoir abîmé").await;
+    api_request(&s, "bruit", "Musique forte la nuit").await;
+    let report = scenario(&s, "admin", &[("LINK", link), ("REQUESTS", "3".into())]).await;
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(8), "{report}");
+
+    let (status, categories) = s.get("/api/v1/categories", None).await;
+    assert_eq!(status, 200, "{categories}");
+    let graffitis = categories.as_array().unwrap().iter().find(|c| c["id"] == "graffitis");
+    let graffitis = graffitis.unwrap_or_else(|| panic!("no graffitis in {categories}"));
+    assert_eq!(graffitis["name"], "Graffitis", "{graffitis}");
+    assert_eq!(graffitis["description"], "Tags et graffitis sur un bâtiment ou du mobilier urbain.", "{graffitis}");
+    assert_eq!(graffitis["department"], "Environnement et cadre de vie", "{graffitis}");
+    assert_eq!(graffitis["sla_days"], 7, "{graffitis}");
+    assert_eq!(graffitis["required"], json!(["location"]), "{graffitis}");
 }

@@ -2,7 +2,7 @@
 // refused with an error the input points to, the right one shows the status. Done once
 // with JavaScript and once without; every state of the page is audited.
 
-import { navigation } from '../lib.mjs';
+import { navigation, pageRunsScripts } from '../lib.mjs';
 
 // The characters of a tracking code, in order (Crockford-like base 32).
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -35,16 +35,7 @@ export default async function tracking(t) {
         t.step(`${mode}: GET /suivi`);
         t.checkResponse(await page.goto(t.url('/suivi')), 200, 'GET /suivi');
         t.equal(await page.locator('h1').textContent(), 'Suivi de votre demande', 'title');
-        // A script added to the page runs only where JavaScript is on (the harness's own
-        // calls run either way).
-        const ran = await page.evaluate(() => {
-            const script = document.createElement('script');
-            script.textContent = 'window.__e2eScriptRan = true';
-            document.head.append(script);
-            script.remove();
-            return window.__e2eScriptRan === true;
-        });
-        t.equal(ran, javaScript, 'page scripts run');
+        t.equal(await pageRunsScripts(page), javaScript, 'page scripts run');
         const input = page.getByLabel('Code de suivi');
         t.equal(await input.count(), 1, 'the code input, found by its label');
         t.equal(await page.getByRole('alert').count(), 0, 'no error before anything is typed');
