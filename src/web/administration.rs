@@ -257,13 +257,31 @@ struct CategoriesPage<'a> {
     departments: BTreeMap<String, String>,
     notice: String,
     problem: String,
+    /// The new-category form as it was sent (kept after an error), and the field at fault.
+    typed: Vec<(String, String)>,
+    problem_field: String,
 }
 
 impl CategoriesPage<'_> {
+    fn typed(&self, name: &str, default: &str) -> String {
+        self.typed.iter().find(|(k, _)| k == name).map_or_else(|| default.to_owned(), |(_, v)| v.clone())
+    }
+
+    fn ticked(&self, name: &str, value: &str) -> bool {
+        self.typed.iter().any(|(k, v)| k == name && v == value)
+    }
+
+    fn at_fault(&self, field: &str) -> bool {
+        self.problem_field == field
+    }
+
     fn department<'a>(&'a self, id: &'a str) -> &'a str {
         self.departments.get(id).map_or(id, String::as_str)
     }
 }
+
+/// What went wrong with the new-category form: the field (its id in the form) and why.
+type FormProblem = (String, String);
 
 fn categories_page(
     state: &AppState,
@@ -271,8 +289,10 @@ fn categories_page(
     csrf: String,
     user: String,
     notice: String,
-    problem: String,
+    problem: Option<FormProblem>,
+    typed: Vec<(String, String)>,
 ) -> Response {
+    let (problem_field, problem) = problem.unwrap_or_default();
     let result = (|| {
         let mut categories = state.catalogue.categories(actor)?;
         categories.sort_by(|a, b| a.name.cmp(&b.name));
@@ -292,6 +312,8 @@ fn categories_page(
                 departments,
                 notice,
                 problem,
+                typed,
+                problem_field,
             };
             html(status, &page)
         }
@@ -306,7 +328,7 @@ async fn get_categories(
 ) -> Response {
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let notice = f.ok.map(|_| Locale::french().t("agent.saved").to_owned()).unwrap_or_default();
-    categories_page(&state, &actor, csrf, user, notice, String::new())
+    categories_page(&state, &actor, csrf, user, notice, None, Vec::new())
 }
 
 /// A new category: identifier, name, description, department, delay, required fields.
@@ -331,8 +353,10 @@ async fn post_category(
         })
         .collect();
     let l = Locale::french();
+    let typed: Vec<(String, String)> = fields.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
     let Ok(sla_days) = value("sla_days").parse::<u32>() else {
-        return categories_page(&state, &actor, csrf, user, String::new(), l.t("admin.sla_invalid").into());
+        let problem = Some(("c-sla".to_owned(), l.t("admin.sla_invalid").to_owned()));
+        return categories_page(&state, &actor, csrf, user, String::new(), problem, typed);
     };
     let category = Category {
         id: value("id"),
@@ -347,8 +371,19 @@ async fn post_category(
     };
     match state.catalogue.put_category(&actor, category, true).await {
         Ok(_) => Redirect::to("/admin/categories?ok=1").into_response(),
-        Err(Error::Invalid { message, .. } | Error::Conflict { message, .. }) => {
-            categories_page(&state, &actor, csrf, user, String::new(), message)
+        Err(Error::Invalid { field, .. }) => {
+            let (id, key) = match field.as_deref() {
+                Some("id") => ("c-id", "admin.id_invalid"),
+                Some("name") => ("c-name", "admin.name_invalid"),
+                Some("sla_days") => ("c-sla", "admin.sla_invalid"),
+                Some("department") => ("c-department", "form_error.invalid"),
+                _ => ("c-name", "form_error.invalid"),
+            };
+            categories_page(&state, &actor, csrf, user, String::new(), Some((id.into(), l.t(key).into())), typed)
+        }
+        Err(Error::Conflict { .. }) => {
+            let problem = Some(("c-id".to_owned(), l.t("admin.id_taken").to_owned()));
+            categories_page(&state, &actor, csrf, user, String::new(), problem, typed)
         }
         Err(e) => ApiError(e).into_response(),
     }

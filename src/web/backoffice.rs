@@ -534,6 +534,7 @@ struct NewPage<'a> {
     categories: Vec<(String, String)>,
     max_files: usize,
     max_file_mib: u64,
+    map: &'a super::MapSettings,
 }
 
 impl NewPage<'_> {
@@ -580,6 +581,7 @@ fn new_page(
         categories,
         max_files: state.web.max_files,
         max_file_mib: state.web.max_file_bytes >> 20,
+        map: &state.web.map,
     };
     html(status, &page)
 }

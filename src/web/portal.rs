@@ -76,6 +76,7 @@ struct FormPage<'a> {
     problems: Vec<Problem>,
     max_files: usize,
     max_file_mib: u64,
+    map: &'a super::MapSettings,
 }
 
 impl FormPage<'_> {
@@ -111,6 +112,7 @@ fn form_page(state: &AppState, category: PublicCategory, typed: Typed, problems:
         problems,
         max_files: state.web.max_files,
         max_file_mib: state.web.max_file_bytes >> 20,
+        map: &state.web.map,
     };
     html(status, &page)
 }

@@ -136,11 +136,19 @@ pub async fn read_form(
     while let Some(mut field) = multipart.next_field().await.map_err(|e| bad(e.body_text()))? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "photos" {
+            // A file input left empty sends a part without a file name and without bytes.
+            if field.file_name().is_none_or(str::is_empty) {
+                while field.chunk().await.map_err(|e| bad(e.body_text()))?.is_some() {}
+                continue;
+            }
             let file_name = clean_file_name(field.file_name().unwrap_or_default());
             let mut upload = None;
             while let Some(chunk) =
                 field.chunk().await.map_err(|e| ("photos".to_owned(), Error::TooLarge { message: e.body_text() }))?
             {
+                if chunk.is_empty() {
+                    continue;
+                }
                 total += chunk.len() as u64;
                 if total > limits.max_request_bytes {
                     return Err(("photos".into(), Error::TooLarge { message: "too large".into() }));
@@ -157,7 +165,7 @@ pub async fn read_form(
                 };
                 writer.write(&chunk).await.map_err(|e| ("photos".to_owned(), e))?;
             }
-            // A file input left empty sends a part with no bytes: nothing to keep.
+            // An empty file is no photo: nothing to keep.
             if let Some(writer) = upload {
                 let file = writer.finish().await.map_err(|e| ("photos".to_owned(), e))?;
                 uploads.push(NewAttachment { file, name: file_name });
