@@ -189,6 +189,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let local = tcp.local_addr()?;
     let public_url = config.public_url(local);
     let core = open_core(&config, Arc::new(SystemClock), public_url.clone())?;
+    let i = &config.instance;
+    if i.contact_email.is_empty() && i.contact_phone.is_empty() && i.contact_address.is_empty() {
+        tracing::warn!(
+            "no contact details in [instance] (contact_email, contact_phone, contact_address): acknowledgements \
+             must tell citizens how to reach the department in charge (CRPA R112-11-1)"
+        );
+    }
     if config.instance.seed_catalogue && CatalogueService::new(core.clone()).seed_if_new().await? {
         tracing::info!("default catalogue of departments and categories created");
     }

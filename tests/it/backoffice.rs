@@ -334,6 +334,11 @@ async fn the_map_lists_located_requests_and_uses_only_the_configured_tile_server
         assert_eq!(response.status(), 200, "{asset}");
         assert_eq!(response.headers()["content-type"], "text/javascript; charset=utf-8");
     }
+    // The request form offers the map too, next to the address field that stays.
+    let form = tiles.http.get(tiles.at("/demande/voirie")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        form.contains("id=\"locate-map\"") && form.contains("/static/locate.js") && form.contains("id=\"address\"")
+    );
     let bad = guichet(&tiles.data, &["check", "--set", "map.tile_url=javascript:alert(1)"]);
     bad.assert_failed();
     assert!(bad.stderr.contains("[map] tile_url"), "{}", bad.text());
