@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::extract::MaybeCaller;
 use crate::domain::Error;
 use crate::domain::account::{Account, AccountStatus, Guest, GuestStatus, Invitation, Scope};
-use crate::domain::actor::{Actor, Role};
+use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::audit::AuditEntry;
 use crate::domain::catalogue::{Category, RequiredField};
 use crate::l10n::Locale;
@@ -398,18 +398,33 @@ struct JournalPage<'a> {
     user: String,
     csrf: String,
     entries: Vec<AuditEntry>,
+    /// Account id → name, to show people rather than identifiers.
+    people: BTreeMap<String, String>,
 }
 
 impl JournalPage<'_> {
     fn who(&self, e: &AuditEntry) -> String {
-        if e.actor.id.is_empty() { self.l.t("agent.citizen").to_owned() } else { e.actor.id.clone() }
+        match (e.actor.kind, self.people.get(&e.actor.id)) {
+            (ActorKind::Citizen, _) => self.l.t("agent.citizen").to_owned(),
+            (_, Some(name)) => name.clone(),
+            (ActorKind::System, _) => format!("{} ({})", self.l.t("admin.system"), e.actor.id),
+            _ => e.actor.id.clone(),
+        }
+    }
+
+    /// The French label of an action, or its code when it has none yet.
+    fn what<'a>(&'a self, e: &'a AuditEntry) -> &'a str {
+        let label = self.l.tf("audit", &e.action);
+        if label == "?" { &e.action } else { label }
     }
 }
 
 async fn get_journal(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    match state.audit.latest(&actor, 200) {
-        Ok(entries) => html(
+    let people =
+        state.accounts.list(&actor).map(|all| all.into_iter().map(|a| (a.id.clone(), a.display_name())).collect());
+    match state.audit.latest(&actor, 200).and_then(|entries| Ok((entries, people?))) {
+        Ok((entries, people)) => html(
             StatusCode::OK,
             &JournalPage {
                 l: Locale::french(),
@@ -418,6 +433,7 @@ async fn get_journal(State(state): State<AppState>, MaybeCaller(caller): MaybeCa
                 user,
                 csrf,
                 entries,
+                people,
             },
         ),
         Err(e) => ApiError(e).into_response(),

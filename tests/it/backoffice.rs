@@ -237,6 +237,14 @@ async fn an_admin_invites_sets_roles_and_creates_a_category_that_citizens_then_s
     assert_eq!(journal.status, 200);
     assert!(journal.body.contains("category.create") || journal.body.contains("category."), "{}", journal.body);
     assert!(journal.body.contains("account.invite"));
+    assert!(journal.body.contains("Type de demande créé") && journal.body.contains("Agent invité"), "in words");
+    assert!(
+        journal.body.contains("<td>Anne")
+            || journal.body.contains("dgs@mairie.example")
+            || journal.body.contains("<td>dgs"),
+        "{}",
+        journal.body
+    );
     // Agents do not reach these pages.
     let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
     assert_eq!(agent.get(&s.at("/admin")).await.status, 403);
