@@ -14,6 +14,9 @@ use guichet::config::Config;
 use guichet::domain::actor::Role;
 use guichet::store::{self, backup, dump};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "guichet", version, about = "Citizen requests for French communes and their intercommunality")]
 struct Cli {
