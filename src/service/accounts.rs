@@ -334,23 +334,15 @@ impl AccountService {
                         account
                     }
                 };
-                let link = SignInLink {
-                    purpose: LinkPurpose::SignIn { account: account.id.clone() },
-                    created_at: now,
-                    expires_at,
-                    created_by: actor.id.clone(),
-                };
-                repos.sessions.put_link(tx, &hash, &link)?;
-                let details = serde_json::json!({"expires_at": expires_at});
-                repos.audit.append(tx, now, &actor, "link.create", format!("account:{}", account.id), details)?;
-                Ok(())
+                let target = format!("account:{}", account.id);
+                put_sign_in_link(&repos, tx, &hash, &account.id, (now, expires_at), &actor, target)
             })
             .await?;
         Ok(IssuedLink { url: self.link_url(&secret), expires_at })
     }
 
     pub fn link_url(&self, secret: &str) -> String {
-        format!("{}/auth/link/{secret}", self.core.settings.public_url)
+        link_url(&self.core.settings.public_url, secret)
     }
 
     /// On a start with no active admin, a link that makes its user the first admin.
@@ -509,6 +501,33 @@ impl AccountService {
     pub fn sessions(&self) -> &SessionService {
         &self.sessions
     }
+}
+
+/// Where a sign-in link's secret is used.
+pub(crate) fn link_url(public_url: &str, secret: &str) -> String {
+    format!("{public_url}/auth/link/{secret}")
+}
+
+/// Stores a single-use link that signs in to `account`, valid from `at.0` until `at.1`, and
+/// journals its creation on `target`.
+pub(crate) fn put_sign_in_link(
+    repos: &Repos,
+    tx: &Tx<'_>,
+    hash: &[u8],
+    account: &str,
+    (now, expires_at): (Timestamp, Timestamp),
+    actor: &Actor,
+    target: String,
+) -> TxResult<()> {
+    let link = SignInLink {
+        purpose: LinkPurpose::SignIn { account: account.to_owned() },
+        created_at: now,
+        expires_at,
+        created_by: actor.id.clone(),
+    };
+    repos.sessions.put_link(tx, hash, &link)?;
+    repos.audit.append(tx, now, actor, "link.create", target, serde_json::json!({"expires_at": expires_at}))?;
+    Ok(())
 }
 
 /// Used by the guest service: the account a guest signs in to, created or found by e-mail.

@@ -7,10 +7,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::accounts::{IssuedLink, guest_account_tx, new_account_id};
+use super::accounts::{IssuedLink, guest_account_tx, link_url, new_account_id, put_sign_in_link};
 use super::permission::{Action, require, require_request};
 use super::{Core, new_secret, random_u64};
-use crate::domain::account::{Guest, GuestStatus, Invitation, LinkPurpose, SignInLink, normalize_email};
+use crate::domain::account::{Guest, GuestStatus, Invitation, normalize_email};
 use crate::domain::actor::Actor;
 use crate::domain::catalogue::validate_text;
 use crate::domain::{Error, Result};
@@ -105,20 +105,14 @@ impl GuestService {
                 guest.status = GuestStatus::Approved;
                 guest.approved_by = Some(actor.id.clone());
                 repos.accounts.put_guest(tx, &guest)?;
-                let link = SignInLink {
-                    purpose: LinkPurpose::SignIn { account: account.id.clone() },
-                    created_at: now,
-                    expires_at,
-                    created_by: actor.id.clone(),
-                };
-                repos.sessions.put_link(tx, &hash, &link)?;
+                let target = format!("guest:{}", guest.id);
+                put_sign_in_link(&repos, tx, &hash, &account.id, (now, expires_at), &actor, target)?;
                 let details = serde_json::json!({"account": account.id, "ends_at": guest.ends_at});
                 repos.audit.append(tx, now, &actor, "guest.approve", format!("guest:{}", guest.id), details)?;
                 Ok(guest)
             })
             .await?;
-        let url = format!("{}/auth/link/{secret}", self.core.settings.public_url);
-        Ok((guest, IssuedLink { url, expires_at }))
+        Ok((guest, IssuedLink { url: link_url(&self.core.settings.public_url, &secret), expires_at }))
     }
 
     /// A new sign-in link for an approved guest (links are single-use and short-lived).
@@ -135,19 +129,11 @@ impl GuestService {
         self.core
             .store
             .write(move |tx| {
-                let link = SignInLink {
-                    purpose: LinkPurpose::SignIn { account: guest.account.clone() },
-                    created_at: now,
-                    expires_at,
-                    created_by: actor.id.clone(),
-                };
-                repos.sessions.put_link(tx, &hash, &link)?;
-                let details = serde_json::json!({"expires_at": expires_at});
-                repos.audit.append(tx, now, &actor, "link.create", format!("guest:{}", guest.id), details)?;
-                Ok(())
+                let target = format!("guest:{}", guest.id);
+                put_sign_in_link(&repos, tx, &hash, &guest.account, (now, expires_at), &actor, target)
             })
             .await?;
-        Ok(IssuedLink { url: format!("{}/auth/link/{secret}", self.core.settings.public_url), expires_at })
+        Ok(IssuedLink { url: link_url(&self.core.settings.public_url, &secret), expires_at })
     }
 
     /// Ends an invitation now (proposed or approved).

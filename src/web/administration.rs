@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::AppState;
-use super::access::Caller;
 use super::error::ApiError;
 use super::extract::MaybeCaller;
+use super::page::{html, session, to_sign_in};
 use crate::domain::Error;
 use crate::domain::account::{Account, AccountStatus, Guest, GuestStatus, Invitation, Scope};
 use crate::domain::actor::{Actor, ActorKind, Role};
@@ -31,28 +31,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/invites/{id}/approbation", post(post_guest_approval))
         .route("/admin/categories", get(get_categories).post(post_category))
         .route("/admin/journal", get(get_journal))
-}
-
-fn html(status: StatusCode, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(body) => {
-            let mut response = (status, Html(body)).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => ApiError(Error::Internal(format!("template: {e}"))).into_response(),
-    }
-}
-
-fn session(caller: Option<Caller>) -> Option<(Actor, String, String)> {
-    match caller {
-        Some(Caller { actor, session: Some(s) }) => Some((actor, s.csrf, s.account.display_name())),
-        _ => None,
-    }
-}
-
-fn to_sign_in() -> Response {
-    Redirect::to("/connexion").into_response()
 }
 
 #[derive(Template)]

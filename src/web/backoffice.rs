@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::AppState;
-use super::access::Caller;
 use super::error::ApiError;
 use super::extract::MaybeCaller;
+use super::page::{html, session, to_sign_in};
 use super::request_form::{Problem, Typed, form_field, message_for, read_form};
 use crate::domain::Error;
 use crate::domain::actor::Actor;
@@ -38,29 +38,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/agent/par-statut", get(get_board))
         .route("/agent/attribution", post(post_bulk_assignment))
         .route("/agent/carte", get(get_map))
-}
-
-fn html(status: StatusCode, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(body) => {
-            let mut response = (status, Html(body)).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => ApiError(Error::Internal(format!("template: {e}"))).into_response(),
-    }
-}
-
-/// Pages need a browser session (their forms carry its CSRF token); API tokens are for the API.
-fn session(caller: Option<Caller>) -> Option<(Actor, String, String)> {
-    match caller {
-        Some(Caller { actor, session: Some(s) }) => Some((actor, s.csrf, s.account.display_name())),
-        _ => None,
-    }
-}
-
-fn to_sign_in() -> Response {
-    Redirect::to("/connexion").into_response()
 }
 
 /// Names of departments and categories, for display.

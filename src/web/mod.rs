@@ -13,6 +13,7 @@ pub mod intake;
 pub mod listener;
 pub mod middleware;
 pub mod ops;
+pub mod page;
 pub mod portal;
 pub mod public;
 pub mod request_form;

@@ -5,13 +5,14 @@
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ClientIp;
 use super::intake::Uploads;
+use super::page::html;
 use super::request_form::{Problem, Typed, form_field, message_for, read_form};
 use crate::domain::Error;
 use crate::domain::actor::Actor;
@@ -28,17 +29,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/mentions-legales", get(get_legal))
         .route("/theme.css", get(get_theme))
         .route("/logo", get(get_logo))
-}
-
-fn html(status: StatusCode, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(body) => {
-            let mut response = (status, Html(body)).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => ApiError(Error::Internal(format!("template: {e}"))).into_response(),
-    }
 }
 
 #[derive(Template)]
