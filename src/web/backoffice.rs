@@ -681,21 +681,7 @@ async fn get_board(State(state): State<AppState>, MaybeCaller(caller): MaybeCall
         let now = state.requests.now();
         let mut columns = Vec::new();
         for status in [Status::Received, Status::InProgress, Status::Waiting, Status::Resolved] {
-            let query = RequestQuery {
-                statuses: vec![status],
-                department: None,
-                category: None,
-                channel: None,
-                assignee: None,
-                within: None,
-                overdue: false,
-                received_from: None,
-                received_to: None,
-                sort: Sort::Due,
-                cursor: None,
-                limit: BOARD_CARDS,
-                now,
-            };
+            let query = RequestQuery { statuses: vec![status], limit: BOARD_CARDS, ..RequestQuery::new(now) };
             let (items, next) = state.requests.list(&actor, query).await?;
             columns.push(Column { status: status.as_str(), items, more: next.is_some() });
         }
@@ -789,16 +775,9 @@ async fn get_map(
             },
             department: Some(q.department.clone()).filter(|d| !d.is_empty()),
             category: Some(q.category.clone()).filter(|c| !c.is_empty()),
-            channel: None,
-            assignee: None,
-            within: None,
             overdue: q.overdue.is_some(),
-            received_from: None,
-            received_to: None,
-            sort: Sort::Due,
-            cursor: None,
             limit: MAP_POINTS,
-            now,
+            ..RequestQuery::new(now)
         };
         let (points, without_coordinates) = state.requests.located(&actor, query).await?;
         let points =

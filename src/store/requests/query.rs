@@ -73,6 +73,27 @@ pub struct RequestQuery {
     pub now: Timestamp,
 }
 
+impl RequestQuery {
+    /// Every request, most urgent first, 50 at a time: the base other queries change.
+    pub fn new(now: Timestamp) -> RequestQuery {
+        RequestQuery {
+            statuses: Vec::new(),
+            department: None,
+            category: None,
+            channel: None,
+            assignee: None,
+            within: None,
+            overdue: false,
+            received_from: None,
+            received_to: None,
+            sort: Sort::Due,
+            cursor: None,
+            limit: 50,
+            now,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Request>,

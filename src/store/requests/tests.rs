@@ -121,21 +121,7 @@ fn all_pages(repos: &Repos, mut query: RequestQuery) -> Vec<u64> {
 }
 
 fn query(now: Timestamp) -> RequestQuery {
-    RequestQuery {
-        statuses: vec![],
-        department: None,
-        category: None,
-        channel: None,
-        assignee: None,
-        within: None,
-        overdue: false,
-        received_from: None,
-        received_to: None,
-        sort: Sort::Due,
-        cursor: None,
-        limit: 7,
-        now,
-    }
+    RequestQuery { limit: 7, ..RequestQuery::new(now) }
 }
 
 #[test]
