@@ -172,6 +172,7 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
                 tile_origin: config.map.tile_origin(),
                 attribution: config.map.attribution.clone(),
                 center: (config.map.center_lat, config.map.center_lon, u8::try_from(config.map.zoom).unwrap_or(6)),
+                public: config.map.public,
             },
         }),
         intake_limiter: Arc::new(RateLimiter::new(config.http.intake_rate_per_minute)),

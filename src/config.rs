@@ -281,6 +281,9 @@ pub struct MapConfig {
     pub center_lat: f64,
     pub center_lon: f64,
     pub zoom: u32,
+    /// Publish `/carte`: open requests by category and status, at their place, with nothing
+    /// personal (no description, no contact, no address text).
+    pub public: bool,
 }
 
 impl Default for MapConfig {
@@ -291,6 +294,7 @@ impl Default for MapConfig {
             center_lat: 46.6,
             center_lon: 2.4,
             zoom: 6,
+            public: false,
         }
     }
 }

@@ -18,8 +18,8 @@
   Array.prototype.forEach.call(rows, function (row) {
     var lat = parseFloat(row.dataset.lat), lon = parseFloat(row.dataset.lon);
     if (isNaN(lat) || isNaN(lon)) { return; }
-    var link = document.createElement("a");
-    link.href = row.dataset.href;
+    var link = document.createElement(row.dataset.href ? "a" : "span");
+    if (row.dataset.href) { link.href = row.dataset.href; }
     link.textContent = row.dataset.label;
     L.marker([lat, lon], { title: row.dataset.label, alt: row.dataset.label, keyboard: true }).bindPopup(link).addTo(group);
   });

@@ -318,6 +318,29 @@ impl RequestService {
         Ok((located, without))
     }
 
+    /// The most urgent open requests with coordinates, for the public map: category, status
+    /// and place only. Coordinates are rounded to about 10 m.
+    pub async fn public_points(&self, limit: usize) -> Result<Vec<(String, Status, f64, f64)>> {
+        let query = RequestQuery {
+            statuses: vec![Status::Received, Status::InProgress, Status::Waiting],
+            limit,
+            ..RequestQuery::new(self.core.clock.now())
+        };
+        let repos = self.core.repos.clone();
+        let page = blocking(move || repos.requests.list(&query)).await?;
+        let round = |v: f64| (v * 10_000.0).round() / 10_000.0;
+        Ok(page
+            .items
+            .into_iter()
+            .filter_map(|r| match r.location {
+                Some(Location { lat: Some(lat), lon: Some(lon), .. }) => {
+                    Some((r.category, r.status, round(lat), round(lon)))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     pub async fn change_status(&self, actor: &Actor, id: u64, to: Status, reason: Option<String>) -> Result<Request> {
         let calendar = self.core.settings.calendar;
         self.update(actor, id, "request.status", move |r, _, now| r.change_status(to, reason.clone(), now, &calendar))

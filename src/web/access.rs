@@ -53,6 +53,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/accessibilite", Public),
     (Method::GET, "/mentions-legales", Public),
     (Method::GET, "/theme.css", Public),
+    (Method::GET, "/carte", Public),
     (Method::GET, "/logo", Public),
     (Method::GET, "/connexion", Public),
     (Method::GET, "/auth/login", Public),

@@ -77,6 +77,8 @@ pub struct MapSettings {
     pub attribution: String,
     /// Latitude, longitude and zoom the maps open on.
     pub center: (f64, f64, u8),
+    /// Whether `/carte` is published.
+    pub public: bool,
 }
 
 /// The collectivité's logo: its bytes and media type.

@@ -28,6 +28,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/accessibilite", get(get_accessibility))
         .route("/mentions-legales", get(get_legal))
         .route("/theme.css", get(get_theme))
+        .route("/carte", get(get_public_map))
         .route("/logo", get(get_logo))
 }
 
@@ -38,6 +39,7 @@ struct HomePage<'a> {
     collectivite: &'a str,
     accessibility: &'a str,
     categories: Vec<PublicCategory>,
+    public_map: bool,
 }
 
 async fn get_home(State(state): State<AppState>) -> Response {
@@ -49,6 +51,7 @@ async fn get_home(State(state): State<AppState>) -> Response {
                 collectivite: &state.web.instance_name,
                 accessibility: &state.web.accessibility_status,
                 categories,
+                public_map: state.web.map.public,
             },
         ),
         Err(e) => ApiError(e).into_response(),
@@ -238,4 +241,52 @@ async fn get_logo(State(state): State<AppState>) -> Response {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
+}
+
+/// A request on the public map: what and where, nothing about who.
+struct PublicPoint {
+    category: String,
+    status: &'static str,
+    lat: f64,
+    lon: f64,
+}
+
+#[derive(Template)]
+#[template(path = "portal/map.html")]
+struct PublicMapPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    accessibility: &'a str,
+    points: Vec<PublicPoint>,
+    map: &'a super::MapSettings,
+}
+
+/// The public map of open requests, when the admin published it.
+async fn get_public_map(State(state): State<AppState>) -> Response {
+    if !state.web.map.public {
+        return ApiError(Error::not_found("page")).into_response();
+    }
+    let names: std::collections::BTreeMap<String, String> = match state.catalogue.public_categories() {
+        Ok(all) => all.into_iter().map(|c| (c.id, c.name)).collect(),
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let points = match state.requests.public_points(500).await {
+        Ok(points) => points,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let points = points
+        .into_iter()
+        // Only categories offered on the portal: the others may say too much.
+        .filter_map(|(category, status, lat, lon)| {
+            names.get(&category).map(|name| PublicPoint { category: name.clone(), status: status.as_str(), lat, lon })
+        })
+        .collect();
+    let page = PublicMapPage {
+        l: Locale::french(),
+        collectivite: &state.web.instance_name,
+        accessibility: &state.web.accessibility_status,
+        points,
+        map: &state.web.map,
+    };
+    html(StatusCode::OK, &page)
 }

@@ -186,3 +186,23 @@ async fn each_collectivite_has_its_colour_and_logo() {
     assert_eq!(plain.http.get(plain.at("/logo")).send().await.unwrap().status(), 404);
     assert!(!plain.http.get(plain.at("/theme.css")).send().await.unwrap().text().await.unwrap().contains("logo"));
 }
+
+#[tokio::test]
+async fn the_public_map_is_published_only_when_switched_on_and_says_nothing_personal() {
+    let off = Server::start(&[]).await;
+    assert_eq!(off.http.get(off.at("/carte")).send().await.unwrap().status(), 404);
+    assert!(!off.http.get(off.at("/")).send().await.unwrap().text().await.unwrap().contains("href=\"/carte\""));
+
+    let s = Server::start(&["--set", "map.public=true"]).await;
+    let created = s.submit("Le lampadaire devant chez Mme Martin").await;
+    assert!(created["tracking_code"].is_string());
+    let home = s.http.get(s.at("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("href=\"/carte\""));
+    let page = s.http.get(s.at("/carte")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<td>Voirie</td>") && html.contains("48.58, 7.75"), "{html}");
+    for personal in ["Martin", "marie.dupont", "Lilas", "Marie Dupont"] {
+        assert!(!html.contains(personal), "{personal} shown on the public map");
+    }
+}
