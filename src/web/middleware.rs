@@ -13,13 +13,14 @@ use axum::response::{IntoResponse, Response};
 
 use crate::domain::Error;
 
-/// No inline script or style anywhere; everything comes from this origin, except map tiles
+/// No inline script or style anywhere; everything comes from this origin (`blob:` images are
+/// the previews of photos the citizen is about to send), except map tiles
 /// from the tile server an admin configured (`extra_img`, an origin such as
 /// `https://tile.example.fr`).
 pub fn content_security_policy(extra_img: &str) -> String {
     let img = if extra_img.is_empty() { String::new() } else { format!(" {extra_img}") };
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{img}; font-src 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{img}; font-src 'self'; \
          connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 }

@@ -320,7 +320,7 @@ async fn the_map_lists_located_requests_and_uses_only_the_configured_tile_server
     );
     assert!(!page.body.contains("leaflet.js"), "no map without tiles");
     let csp = page.headers["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("img-src 'self' data:;"), "{csp}");
+    assert!(csp.contains("img-src 'self' data: blob:;"), "{csp}");
 
     let tiles = Server::start(&["--set", "map.tile_url=https://tiles.example.fr/{z}/{x}/{y}.png"]).await;
     let mut agent = signed_in(&tiles, "agent@mairie.example", "agent").await;
@@ -331,7 +331,7 @@ async fn the_map_lists_located_requests_and_uses_only_the_configured_tile_server
         page.body
     );
     let csp = page.headers["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("img-src 'self' data: https://tiles.example.fr;"), "{csp}");
+    assert!(csp.contains("img-src 'self' data: blob: https://tiles.example.fr;"), "{csp}");
     assert!(csp.contains("script-src 'self';"), "scripts stay local: {csp}");
     for asset in [
         "/static/vendor/leaflet/leaflet.js",
