@@ -173,6 +173,8 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
                 attribution: config.map.attribution.clone(),
                 center: (config.map.center_lat, config.map.center_lon, u8::try_from(config.map.zoom).unwrap_or(6)),
                 public: config.map.public,
+                geocoder_url: config.map.geocoder_url.trim_end_matches('/').to_owned(),
+                geocoder_origin: config.map.geocoder_origin(),
             },
         }),
         intake_limiter: Arc::new(RateLimiter::new(config.http.intake_rate_per_minute)),

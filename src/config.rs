@@ -284,6 +284,9 @@ pub struct MapConfig {
     /// Publish `/carte`: open requests by category and status, at their place, with nothing
     /// personal (no description, no contact, no address text).
     pub public: bool,
+    /// Address search (IGN Géoplateforme format, `{base}/search?q=...`), called by the
+    /// citizen's browser; empty: none.
+    pub geocoder_url: String,
 }
 
 impl Default for MapConfig {
@@ -295,6 +298,7 @@ impl Default for MapConfig {
             center_lon: 2.4,
             zoom: 6,
             public: false,
+            geocoder_url: String::new(),
         }
     }
 }
@@ -302,10 +306,20 @@ impl Default for MapConfig {
 impl MapConfig {
     /// Scheme and host of the tile URL (what the Content-Security-Policy must allow).
     pub fn tile_origin(&self) -> String {
-        let Some(after) = self.tile_url.find("://").map(|i| i + 3) else { return String::new() };
-        let end = self.tile_url[after..].find('/').map_or(self.tile_url.len(), |i| i + after);
-        self.tile_url[..end].to_owned()
+        origin(&self.tile_url)
     }
+
+    /// Scheme and host of the geocoder (allowed in the Content-Security-Policy's connect-src).
+    pub fn geocoder_origin(&self) -> String {
+        origin(&self.geocoder_url)
+    }
+}
+
+/// `scheme://host[:port]` of a URL, or nothing.
+fn origin(url: &str) -> String {
+    let Some(after) = url.find("://").map(|i| i + 3) else { return String::new() };
+    let end = url[after..].find('/').map_or(url.len(), |i| i + after);
+    url[..end].to_owned()
 }
 
 impl OidcConfig {
@@ -740,6 +754,11 @@ impl Checks {
         self.require((-90.0..=90.0).contains(&m.center_lat), "map.center_lat", "must be between -90 and 90");
         self.require((-180.0..=180.0).contains(&m.center_lon), "map.center_lon", "must be between -180 and 180");
         self.require((1..=19).contains(&m.zoom), "map.zoom", "must be between 1 and 19");
+        if !m.geocoder_url.is_empty() {
+            let ok = is_http_url(&m.geocoder_url) && !m.geocoder_origin().contains(['{', ' ', '\'', ';']);
+            let why = format!("{:?} must be an address such as https://data.geopf.fr/geocodage", m.geocoder_url);
+            self.require(ok, "map.geocoder_url", why);
+        }
 
         let l = &c.log;
         self.require(LOG_LEVELS.contains(&l.level.as_str()), "log.level", "must be error, warn, info, debug or trace");

@@ -16,12 +16,13 @@ use crate::domain::Error;
 /// No inline script or style anywhere; everything comes from this origin (`blob:` images are
 /// the previews of photos the citizen is about to send), except map tiles
 /// from the tile server an admin configured (`extra_img`, an origin such as
-/// `https://tile.example.fr`).
-pub fn content_security_policy(extra_img: &str) -> String {
-    let img = if extra_img.is_empty() { String::new() } else { format!(" {extra_img}") };
+/// `https://tile.example.fr`) and calls to the address search (`extra_connect`).
+pub fn content_security_policy(extra_img: &str, extra_connect: &str) -> String {
+    let with = |origin: &str| if origin.is_empty() { String::new() } else { format!(" {origin}") };
+    let (img, connect) = (with(extra_img), with(extra_connect));
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{img}; font-src 'self'; \
-         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+         connect-src 'self'{connect}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

@@ -79,6 +79,9 @@ pub struct MapSettings {
     pub center: (f64, f64, u8),
     /// Whether `/carte` is published.
     pub public: bool,
+    /// Base URL of the address search, and its origin (for the CSP); empty: none.
+    pub geocoder_url: String,
+    pub geocoder_origin: String,
 }
 
 /// The collectivité's logo: its bytes and media type.
@@ -138,8 +141,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// `access::authorize` identifies the caller and applies the route's rule.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
-    let csp = HeaderValue::from_str(&middleware::content_security_policy(&state.web.map.tile_origin))
-        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+    let csp = HeaderValue::from_str(&middleware::content_security_policy(
+        &state.web.map.tile_origin,
+        &state.web.map.geocoder_origin,
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let openapi = Arc::new(openapi);
     let upload_limit = usize::try_from(state.web.max_request_bytes).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
     Router::new()

@@ -206,3 +206,23 @@ async fn the_public_map_is_published_only_when_switched_on_and_says_nothing_pers
         assert!(!html.contains(personal), "{personal} shown on the public map");
     }
 }
+
+#[tokio::test]
+async fn the_address_search_is_offered_only_when_configured_and_allowed_in_the_csp() {
+    let plain = Server::start(&[]).await;
+    let form = plain.http.get(plain.at("/demande/voirie")).send().await.unwrap();
+    assert!(form.headers()["content-security-policy"].to_str().unwrap().contains("connect-src 'self';"));
+    assert!(!form.text().await.unwrap().contains("geocode.js"));
+
+    let s = Server::start(&["--set", "map.geocoder_url=https://data.geopf.fr/geocodage"]).await;
+    let form = s.http.get(s.at("/demande/voirie")).send().await.unwrap();
+    let csp = form.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("connect-src 'self' https://data.geopf.fr;"), "{csp}");
+    let html = form.text().await.unwrap();
+    assert!(html.contains("data-url=\"https://data.geopf.fr/geocodage\"") && html.contains("/static/geocode.js"));
+    // The address field stays, required or not, whatever the search says.
+    assert!(html.contains("id=\"address\" name=\"address\""));
+    let bad = guichet(&s.data, &["check", "--set", "map.geocoder_url=https://x.example/ ; script-src *"]);
+    bad.assert_failed();
+    assert!(bad.stderr.contains("[map] geocoder_url"), "{}", bad.text());
+}
