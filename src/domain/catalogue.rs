@@ -100,6 +100,10 @@ impl Department {
         validate_id("id", &self.id)?;
         validate_text("name", &self.name, 120, true)?;
         validate_text("email", &self.email, 254, false)?;
+        // Printed on acknowledgements: it must be an address a citizen can write to.
+        if !self.email.is_empty() && super::account::normalize_email(&self.email).is_err() {
+            return Err(Error::invalid("invalid_email", "email", "this e-mail address is not valid"));
+        }
         validate_text("phone", &self.phone, 40, false)?;
         validate_text("address", &self.address, 300, false)
     }

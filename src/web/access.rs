@@ -82,6 +82,8 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/admin/categories", Allowed(Action::ManageCatalogue)),
     (Method::POST, "/admin/categories", Allowed(Action::ManageCatalogue)),
     (Method::GET, "/admin/journal", Allowed(Action::ReadAudit)),
+    (Method::GET, "/admin/services", Allowed(Action::ManageCatalogue)),
+    (Method::POST, "/admin/services/{id}", Allowed(Action::ManageCatalogue)),
     (Method::POST, "/agent/nouvelle", Allowed(Action::RecordRequests)),
     (Method::GET, "/api/v1/me", Signed),
     (Method::GET, "/api/v1/requests", Allowed(Action::ReadRequests)),

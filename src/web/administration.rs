@@ -18,7 +18,7 @@ use crate::domain::Error;
 use crate::domain::account::{Account, AccountStatus, Guest, GuestStatus, Invitation, Scope};
 use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::audit::AuditEntry;
-use crate::domain::catalogue::{Category, RequiredField};
+use crate::domain::catalogue::{Category, Department, RequiredField};
 use crate::l10n::Locale;
 use crate::service::accounts::AccountChange;
 
@@ -31,6 +31,8 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/invites/{id}/approbation", post(post_guest_approval))
         .route("/admin/categories", get(get_categories).post(post_category))
         .route("/admin/journal", get(get_journal))
+        .route("/admin/services", get(get_departments))
+        .route("/admin/services/{id}", post(post_department))
 }
 
 #[derive(Template)]
@@ -414,6 +416,110 @@ async fn get_journal(State(state): State<AppState>, MaybeCaller(caller): MaybeCa
                 people,
             },
         ),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/departments.html")]
+struct DepartmentsPage<'a> {
+    l: &'a Locale,
+    collectivite: &'a str,
+    accessibility: &'a str,
+    user: String,
+    csrf: String,
+    departments: Vec<Department>,
+    notice: String,
+    /// The department whose form failed, and why.
+    problem: Option<(String, String)>,
+}
+
+impl DepartmentsPage<'_> {
+    fn failed(&self, id: &str) -> Option<&str> {
+        self.problem.as_ref().filter(|(d, _)| d == id).map(|(_, m)| m.as_str())
+    }
+}
+
+fn departments_page(
+    state: &AppState,
+    actor: &Actor,
+    (csrf, user): (String, String),
+    notice: String,
+    problem: Option<(String, String)>,
+) -> Response {
+    match state.catalogue.departments(actor) {
+        Ok(mut departments) => {
+            departments.sort_by(|a, b| a.name.cmp(&b.name));
+            let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let page = DepartmentsPage {
+                l: Locale::french(),
+                collectivite: &state.web.instance_name,
+                accessibility: &state.web.accessibility_status,
+                user,
+                csrf,
+                departments,
+                notice,
+                problem,
+            };
+            html(status, &page)
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// The departments and how citizens reach them: printed on every acknowledgement.
+async fn get_departments(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Query(f): Query<Flash>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let notice = f.ok.map(|_| Locale::french().t("agent.saved").to_owned()).unwrap_or_default();
+    departments_page(&state, &actor, (csrf, user), notice, None)
+}
+
+#[derive(Debug, Deserialize)]
+struct DepartmentForm {
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    address: String,
+}
+
+async fn post_department(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<DepartmentForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let existing = match state.catalogue.departments(&actor) {
+        Ok(all) => all.into_iter().find(|d| d.id == id),
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let Some(existing) = existing else { return ApiError(Error::not_found("department")).into_response() };
+    let department = Department {
+        name: form.name.trim().to_owned(),
+        email: form.email.trim().to_owned(),
+        phone: form.phone.trim().to_owned(),
+        address: form.address.trim().to_owned(),
+        ..existing
+    };
+    match state.catalogue.put_department(&actor, department, false).await {
+        Ok(_) => Redirect::to("/admin/services?ok=1").into_response(),
+        Err(Error::Invalid { field, .. }) => {
+            let l = Locale::french();
+            let key = match field.as_deref() {
+                Some("name") => "admin.name_invalid",
+                Some("email") => "form_error.contact_email_invalid_email",
+                Some("phone") => "form_error.contact_phone_invalid_phone",
+                _ => "form_error.invalid",
+            };
+            departments_page(&state, &actor, (csrf, user), String::new(), Some((id, l.t(key).to_owned())))
+        }
         Err(e) => ApiError(e).into_response(),
     }
 }

@@ -351,3 +351,38 @@ async fn the_map_lists_located_requests_and_uses_only_the_configured_tile_server
     bad.assert_failed();
     assert!(bad.stderr.contains("[map] tile_url"), "{}", bad.text());
 }
+
+#[tokio::test]
+async fn an_admin_gives_a_department_the_contact_details_printed_on_acknowledgements() {
+    let s = Server::start(&[]).await;
+    let mut admin = signed_in(&s, "dgs@mairie.example", "admin").await;
+    let page = admin.get(&s.at("/admin/services")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Services techniques"));
+    let csrf = page.input("csrf_token").unwrap();
+    let wrong = admin
+        .post_form(
+            &s.at("/admin/services/technique"),
+            &[("csrf_token", &csrf), ("name", "Services techniques"), ("email", "st@")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("id=\"error-technique\""), "{}", wrong.body);
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("name", "Services techniques"),
+        ("email", "st@mairie.example"),
+        ("phone", "03 88 00 00 00"),
+        ("address", "1 place de la Mairie"),
+    ];
+    let saved = admin.post_form(&s.at("/admin/services/technique"), &form).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("Modification enregistrée"));
+    let created = s.submit("Nid-de-poule").await;
+    let ack =
+        s.http.get(s.at(&format!("/accuse/{}", created["tracking_code"].as_str().unwrap()))).send().await.unwrap();
+    let ack = ack.text().await.unwrap();
+    assert!(ack.contains("st@mairie.example") && ack.contains("03 88 00 00 00"), "{ack}");
+    let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
+    assert_eq!(agent.get(&s.at("/admin/services")).await.status, 403);
+}
