@@ -459,7 +459,11 @@ impl RequestService {
         require(actor, Action::ViewDashboard)?;
         let today = sla::paris_date(self.core.clock.now());
         let repos = self.core.repos.clone();
-        blocking(move || repos.requests.counters().dashboard(today)).await
+        let counts = blocking(move || repos.requests.counters().dashboard(today)).await?;
+        Ok(match &actor.scope {
+            Scope::Departments(mine) => within_departments(counts, mine),
+            _ => counts,
+        })
     }
 
     pub fn now(&self) -> Timestamp {
@@ -485,5 +489,44 @@ fn change_name(change: &Change) -> &'static str {
         Change::Transferred { .. } => "transferred",
         Change::Comment { .. } => "comment",
         Change::Attachment { .. } => "attachment",
+    }
+}
+
+/// The dashboard of someone who sees some departments only: their rows, and totals made
+/// from them. Counters kept for the whole instance (by channel, category, week, averages)
+/// cannot be split by department, so they are left out rather than shown for everyone.
+fn within_departments(counts: DashboardCounts, mine: &[String]) -> DashboardCounts {
+    let keep = |d: &String| mine.contains(d);
+    let by_department: std::collections::BTreeMap<_, _> =
+        counts.by_department.into_iter().filter(|(d, _)| keep(d)).collect();
+    let mut by_status = std::collections::BTreeMap::new();
+    for statuses in by_department.values() {
+        for (status, n) in statuses {
+            *by_status.entry(status.clone()).or_insert(0) += n;
+        }
+    }
+    let overdue_by_department: std::collections::BTreeMap<_, _> =
+        counts.overdue_by_department.into_iter().filter(|(d, _)| keep(d)).collect();
+    let quality_of_service_by_department: std::collections::BTreeMap<_, _> =
+        counts.quality_of_service_by_department.into_iter().filter(|(d, _)| keep(d)).collect();
+    let quality_of_service = match quality_of_service_by_department.values().collect::<Vec<_>>().as_slice() {
+        [only] => Some(**only),
+        _ => None,
+    };
+    DashboardCounts {
+        total: by_status.values().sum(),
+        by_status,
+        by_channel: Default::default(),
+        by_category: Default::default(),
+        by_week: Default::default(),
+        overdue: overdue_by_department.values().sum(),
+        overdue_by_department,
+        decided: 0,
+        decided_within_delay: 0,
+        quality_of_service,
+        quality_of_service_by_department,
+        by_department,
+        average_decision_days: None,
+        average_first_response_hours: None,
     }
 }

@@ -386,3 +386,31 @@ async fn an_admin_gives_a_department_the_contact_details_printed_on_acknowledgem
     let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
     assert_eq!(agent.get(&s.at("/admin/services")).await.status, 403);
 }
+
+#[tokio::test]
+async fn a_manager_of_some_departments_sees_their_figures_only() {
+    let s = Server::start(&[]).await;
+    s.submit("Voirie 1").await;
+    s.submit("Voirie 2").await;
+    let noise = serde_json::json!({"category": "bruit", "description": "Bruit"});
+    assert_eq!(s.post("/api/v1/requests", None, &noise).await.0, 201);
+    let run =
+        s.cli(&["admin", "invite", "--email", "st@mairie.example", "--role", "manager", "--department", "technique"]);
+    run.assert_ok();
+    let link = run.stdout.trim().to_owned();
+    let mut browser = Browser::new();
+    browser.get(&link).await;
+    assert_eq!(browser.post_form(&link, &[]).await.status, 200);
+    let cookie = format!("guichet_session={}", browser.session_cookie().unwrap());
+    let (status, counts) =
+        read(s.http.get(s.at("/api/v1/dashboard")).header("cookie", cookie).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{counts}");
+    assert_eq!(counts["total"], 2, "{counts}");
+    assert_eq!(counts["by_department"].as_object().unwrap().keys().collect::<Vec<_>>(), ["technique"]);
+    assert_eq!(counts["by_channel"], serde_json::json!({}), "instance-wide counters are left out");
+    let (_, all) = s.get("/api/v1/dashboard", Some(&s.token("manager"))).await;
+    assert_eq!(all["total"], 3, "a manager of every department sees everything");
+    let page = browser.get(&s.at("/agent/tableau-de-bord")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Police municipale"), "{}", page.body);
+}
