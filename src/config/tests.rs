@@ -1,3 +1,6 @@
+use toml::Table;
+
+use super::loader::{edit_distance, suggestion};
 use super::*;
 
 const EXAMPLE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/guichet.example.toml"));
