@@ -264,12 +264,19 @@ impl RequestService {
         Ok(RequestDetail::new(request, events, now))
     }
 
-    pub async fn list(&self, actor: &Actor, mut query: RequestQuery) -> Result<(Vec<RequestSummary>, Option<String>)> {
+    pub async fn list(&self, actor: &Actor, query: RequestQuery) -> Result<(Vec<RequestSummary>, Option<String>)> {
+        let now = query.now;
+        let Page { items, next_cursor } = self.records(actor, query).await?;
+        Ok((items.iter().map(|r| RequestSummary::new(r, now)).collect(), next_cursor))
+    }
+
+    /// The records of a listing, narrowed to what the actor may see.
+    async fn records(&self, actor: &Actor, mut query: RequestQuery) -> Result<Page> {
         require(actor, Action::ReadRequests)?;
         match &actor.scope {
             Scope::All => {}
             Scope::Departments(mine) => match &query.department {
-                Some(d) if !mine.contains(d) => return Ok((Vec::new(), None)),
+                Some(d) if !mine.contains(d) => return Ok(Page { items: Vec::new(), next_cursor: None }),
                 Some(_) => {}
                 None if mine.len() == 1 => query.department = mine.first().cloned(),
                 None => query.within = Some(mine.clone()),
@@ -280,18 +287,16 @@ impl RequestService {
                 for id in ids {
                     if let Some(r) = self.core.repos.requests.get(*id)? {
                         if matches(&query, &r) {
-                            items.push(RequestSummary::new(&r, query.now));
+                            items.push(r);
                         }
                     }
                 }
                 items.sort_by_key(|r| r.due_at);
-                return Ok((items, None));
+                return Ok(Page { items, next_cursor: None });
             }
         }
         let repos = self.core.repos.clone();
-        let now = query.now;
-        let Page { items, next_cursor } = blocking(move || repos.requests.list(&query)).await?;
-        Ok((items.iter().map(|r| RequestSummary::new(r, now)).collect(), next_cursor))
+        blocking(move || repos.requests.list(&query)).await
     }
 
     /// Requests of a listing that have coordinates, with them (for the map), and how many had
@@ -303,11 +308,10 @@ impl RequestService {
         query: RequestQuery,
     ) -> Result<(Vec<(RequestSummary, f64, f64, String)>, usize)> {
         let now = query.now;
-        let (summaries, _) = self.list(actor, query).await?;
+        let page = self.records(actor, query).await?;
         let mut located = Vec::new();
         let mut without = 0;
-        for summary in summaries {
-            let Some(request) = self.core.repos.requests.get(summary.id)? else { continue };
+        for request in page.items {
             match &request.location {
                 Some(Location { lat: Some(lat), lon: Some(lon), address, .. }) => {
                     located.push((RequestSummary::new(&request, now), *lat, *lon, address.clone()));
