@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::permission::{Action, require};
-use super::sessions::{NewSession, SessionService};
+use super::sessions::{NewSession, SessionDraft, SessionService};
 use super::{Core, new_secret, random_u64, secret_hash};
 use crate::domain::account::{Account, AccountStatus, LinkPurpose, LinkedIdentity, Scope, SignInLink, normalize_email};
 use crate::domain::actor::{Actor, Role};
@@ -76,8 +76,7 @@ impl AccountService {
     pub async fn complete_login(&self, identity: VerifiedIdentity) -> Result<LoginOutcome> {
         let email = normalize_email(&identity.email)?;
         let now = self.core.clock.now();
-        let (session_secret, session_hash) = new_secret()?;
-        let (csrf, _) = new_secret()?;
+        let draft = SessionDraft::new("oidc", &identity.acr, &identity.id_token)?;
         let new_id = new_account_id()?;
         let repos = self.core.repos.clone();
         let auth = self.core.settings.auth.clone();
@@ -141,18 +140,7 @@ impl AccountService {
                     }
                 } else {
                     account.last_login_at = Some(now);
-                    let session = SessionService::open_session(
-                        &repos,
-                        tx,
-                        &auth,
-                        &account,
-                        now,
-                        (&session_secret, &session_hash),
-                        &csrf,
-                        "oidc",
-                        &identity.acr,
-                        &identity.id_token,
-                    )?;
+                    let session = SessionService::open_session(&repos, tx, &auth, &account, now, &draft)?;
                     let details = serde_json::json!({"method": "oidc", "acr": identity.acr});
                     repos.audit.append(tx, now, &who, "login", target, details)?;
                     Ok(LoginOutcome::SignedIn(session))
@@ -395,8 +383,7 @@ impl AccountService {
     pub async fn use_link(&self, secret: &str, first_admin: Option<(String, String, String)>) -> Result<NewSession> {
         let hash = secret_hash(secret);
         let now = self.core.clock.now();
-        let (session_secret, session_hash) = new_secret()?;
-        let (csrf, _) = new_secret()?;
+        let draft = SessionDraft::new("link", "", "")?;
         let new_id = new_account_id()?;
         let admin = match first_admin {
             Some((email, given, family)) => {
@@ -467,18 +454,7 @@ impl AccountService {
                 }
                 account.last_login_at = Some(now);
                 repos.accounts.put(tx, &account)?;
-                let session = SessionService::open_session(
-                    &repos,
-                    tx,
-                    &auth,
-                    &account,
-                    now,
-                    (&session_secret, &session_hash),
-                    &csrf,
-                    "link",
-                    "",
-                    "",
-                )?;
+                let session = SessionService::open_session(&repos, tx, &auth, &account, now, &draft)?;
                 repos.audit.append(tx, now, &who, "login", target, serde_json::json!({"method": "link"}))?;
                 Ok(Ok(session))
             })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 
 use super::permission::{Action, require};
-use super::{AuthSettings, Core, secret_hash};
+use super::{AuthSettings, Core, new_secret, secret_hash};
 use crate::domain::account::{Account, Guest, GuestStatus, Invitation, Scope};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::{Error, Result};
@@ -19,6 +19,27 @@ pub struct NewSession {
     pub secret: String,
     pub csrf: String,
     pub account: String,
+}
+
+/// A session about to be opened by a login: its secrets, drawn before the write, and how
+/// the login was made.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionDraft {
+    secret: String,
+    hash: Vec<u8>,
+    csrf: String,
+    /// `oidc` or `link`.
+    method: &'static str,
+    acr: String,
+    id_token: String,
+}
+
+impl SessionDraft {
+    pub(crate) fn new(method: &'static str, acr: &str, id_token: &str) -> Result<SessionDraft> {
+        let (secret, hash) = new_secret()?;
+        let (csrf, _) = new_secret()?;
+        Ok(SessionDraft { secret, hash, csrf, method, acr: acr.to_owned(), id_token: id_token.to_owned() })
+    }
 }
 
 /// The person behind a valid session.
@@ -66,31 +87,26 @@ impl SessionService {
     }
 
     /// Stores a new session inside a login's write.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn open_session(
         repos: &Repos,
         tx: &Tx<'_>,
         auth: &AuthSettings,
         account: &Account,
         now: Timestamp,
-        (secret, hash): (&str, &[u8]),
-        csrf: &str,
-        method: &str,
-        acr: &str,
-        id_token: &str,
+        draft: &SessionDraft,
     ) -> TxResult<NewSession> {
         let session = Session {
             account: account.id.clone(),
             created_at: now,
             last_seen_at: now,
             expires_at: now + auth.session_max,
-            csrf: csrf.to_owned(),
-            method: method.to_owned(),
-            acr: acr.to_owned(),
-            id_token: id_token.to_owned(),
+            csrf: draft.csrf.clone(),
+            method: draft.method.to_owned(),
+            acr: draft.acr.clone(),
+            id_token: draft.id_token.clone(),
         };
-        repos.sessions.put_session(tx, hash, &session)?;
-        Ok(NewSession { secret: secret.to_owned(), csrf: csrf.to_owned(), account: account.id.clone() })
+        repos.sessions.put_session(tx, &draft.hash, &session)?;
+        Ok(NewSession { secret: draft.secret.clone(), csrf: draft.csrf.clone(), account: account.id.clone() })
     }
 
     /// The signed-in person for a cookie's secret, if the session is alive and the account
