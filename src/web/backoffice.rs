@@ -1,5 +1,5 @@
-//! The agents' pages: the inbox with its filters, a request with its timeline and actions,
-//! and the dashboard. Server-rendered, usable without JavaScript; every form carries the
+//! The agents' pages: the inbox with its filters and bulk assignment, and a request with its
+//! timeline and actions. Server-rendered, usable without JavaScript; every form carries the
 //! session's CSRF token, checked by the access middleware.
 
 use std::collections::BTreeMap;
@@ -16,14 +16,13 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::MaybeCaller;
 use super::page::{html, session, to_sign_in};
-use super::request_form::{Problem, Typed, form_field, message_for, read_form};
 use crate::domain::Error;
 use crate::domain::actor::Actor;
-use crate::domain::request::{Change, Channel, NewRequest, Visibility};
+use crate::domain::request::{Change, Channel, Visibility};
 use crate::domain::status::Status;
 use crate::l10n::Locale;
 use crate::service::requests::{RequestDetail, RequestSummary};
-use crate::store::requests::{DashboardCounts, RequestQuery, Sort};
+use crate::store::requests::{RequestQuery, Sort};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -33,53 +32,49 @@ pub fn router() -> axum::Router<AppState> {
         .route("/agent/demandes/{id}/commentaire", post(post_comment))
         .route("/agent/demandes/{id}/prise-en-charge", post(post_take))
         .route("/agent/demandes/{id}/transfert", post(post_transfer))
-        .route("/agent/tableau-de-bord", get(get_dashboard))
-        .route("/agent/nouvelle", get(get_new).post(post_new))
-        .route("/agent/par-statut", get(get_board))
         .route("/agent/attribution", post(post_bulk_assignment))
-        .route("/agent/carte", get(get_map))
 }
 
 /// Names of departments and categories, for display.
-struct Names {
-    departments: BTreeMap<String, String>,
-    categories: BTreeMap<String, String>,
+pub(super) struct Names {
+    pub(super) departments: BTreeMap<String, String>,
+    pub(super) categories: BTreeMap<String, String>,
 }
 
 impl Names {
-    fn load(state: &AppState, actor: &Actor) -> Result<Names, Error> {
+    pub(super) fn load(state: &AppState, actor: &Actor) -> Result<Names, Error> {
         let departments = state.catalogue.departments(actor)?.into_iter().map(|d| (d.id, d.name)).collect();
         let categories = state.catalogue.categories(actor)?.into_iter().map(|c| (c.id, c.name)).collect();
         Ok(Names { departments, categories })
     }
 
-    fn department<'a>(&'a self, id: &'a str) -> &'a str {
+    pub(super) fn department<'a>(&'a self, id: &'a str) -> &'a str {
         self.departments.get(id).map_or(id, String::as_str)
     }
 
-    fn category<'a>(&'a self, id: &'a str) -> &'a str {
+    pub(super) fn category<'a>(&'a self, id: &'a str) -> &'a str {
         self.categories.get(id).map_or(id, String::as_str)
     }
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct InboxQuery {
+pub(super) struct InboxQuery {
     #[serde(default)]
-    department: String,
+    pub(super) department: String,
     #[serde(default)]
-    status: String,
+    pub(super) status: String,
     #[serde(default)]
-    channel: String,
+    pub(super) channel: String,
     #[serde(default)]
-    category: String,
+    pub(super) category: String,
     #[serde(default)]
-    overdue: Option<String>,
+    pub(super) overdue: Option<String>,
     #[serde(default)]
-    mine: Option<String>,
+    pub(super) mine: Option<String>,
     #[serde(default)]
-    sort: String,
+    pub(super) sort: String,
     #[serde(default)]
-    cursor: String,
+    pub(super) cursor: String,
 }
 
 #[derive(Template)]
@@ -438,270 +433,6 @@ async fn post_transfer(
     after(&state, &actor, &id, csrf, user, result).await
 }
 
-/// One bar of a chart, with its label and value (the data table shows the same).
-struct Bar {
-    label: String,
-    value: i64,
-    /// Width in percent of the largest value.
-    width: i64,
-}
-
-fn bars(values: impl IntoIterator<Item = (String, i64)>) -> Vec<Bar> {
-    let values: Vec<(String, i64)> = values.into_iter().collect();
-    let max = values.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
-    values.into_iter().map(|(label, value)| Bar { width: value * 100 / max, label, value }).collect()
-}
-
-#[derive(Template)]
-#[template(path = "agent/dashboard.html")]
-struct DashboardPage<'a> {
-    l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
-    user: String,
-    csrf: String,
-    counts: DashboardCounts,
-    charts: Vec<(&'static str, Vec<Bar>)>,
-}
-
-async fn get_dashboard(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let l = Locale::french();
-    let result = async {
-        let counts = state.requests.dashboard(&actor).await?;
-        let names = Names::load(&state, &actor)?;
-        let charts = vec![
-            ("agent.by_status", bars(counts.by_status.iter().map(|(k, v)| (l.tf("status", k).to_owned(), *v)))),
-            ("agent.by_channel", bars(counts.by_channel.iter().map(|(k, v)| (l.tf("channel", k).to_owned(), *v)))),
-            (
-                "agent.by_department",
-                bars(counts.by_department.iter().map(|(k, v)| (names.department(k).to_owned(), v.values().sum()))),
-            ),
-            ("agent.by_category", bars(counts.by_category.iter().map(|(k, v)| (names.category(k).to_owned(), *v)))),
-            ("agent.by_week", bars(counts.by_week.iter().map(|(k, v)| (k.clone(), *v)))),
-        ];
-        Ok::<_, Error>(DashboardPage {
-            l,
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
-            user,
-            csrf,
-            counts,
-            charts,
-        })
-    }
-    .await;
-    match result {
-        Ok(page) => html(StatusCode::OK, &page),
-        Err(e) => ApiError(e).into_response(),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "agent/new.html")]
-struct NewPage<'a> {
-    l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
-    user: String,
-    csrf: String,
-    typed: Typed,
-    problems: Vec<Problem>,
-    channels: Vec<&'static str>,
-    categories: Vec<(String, String)>,
-    max_files: usize,
-    max_file_mib: u64,
-    map: &'a super::MapSettings,
-}
-
-impl NewPage<'_> {
-    /// Requirements depend on the category chosen in the same form: none is marked.
-    fn requires(&self, _field: &str) -> bool {
-        false
-    }
-
-    fn problem(&self, field: &str) -> Option<&str> {
-        self.problems.iter().find(|p| p.field == field).map(|p| p.message.as_str())
-    }
-
-    fn same(&self, chosen: &str, value: &str) -> bool {
-        chosen == value
-    }
-}
-
-fn new_page(
-    state: &AppState,
-    actor: &Actor,
-    csrf: String,
-    user: String,
-    typed: Typed,
-    problems: Vec<Problem>,
-) -> Response {
-    let categories = match state.catalogue.categories(actor) {
-        Ok(all) => all.into_iter().filter(|c| c.active).map(|c| (c.id, c.name)).collect(),
-        Err(e) => return ApiError(e).into_response(),
-    };
-    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let page = NewPage {
-        l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
-        user,
-        csrf,
-        typed,
-        problems,
-        channels: Channel::ALL
-            .iter()
-            .filter(|c| !matches!(c, Channel::Web | Channel::Federation | Channel::Open311))
-            .map(|c| c.as_str())
-            .collect(),
-        categories,
-        max_files: state.web.max_files,
-        max_file_mib: state.web.max_file_bytes >> 20,
-        map: &state.web.map,
-    };
-    html(status, &page)
-}
-
-async fn get_new(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let typed = Typed { channel: "phone".into(), ..Typed::default() };
-    new_page(&state, &actor, csrf, user, typed, Vec::new())
-}
-
-/// A request received by phone, at the counter, by post (with its scan), e-mail, fax or SMS.
-async fn post_new(
-    State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
-    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let l = Locale::french();
-    let mut typed = Typed::default();
-    let mut uploads = super::intake::Uploads::new(state.files.clone());
-    let mut problems = Vec::new();
-    if let Err((field, e)) = read_form(&state, multipart, &mut typed, &mut uploads).await {
-        problems.push(Problem { field, message: message_for(l, &e) });
-    }
-    let channel =
-        Channel::parse(&typed.channel).filter(|c| !matches!(c, Channel::Web | Channel::Federation | Channel::Open311));
-    let Some(channel) = channel else {
-        problems.push(Problem { field: "channel".into(), message: l.t("form_error.invalid").to_owned() });
-        return new_page(&state, &actor, csrf, user, typed, problems);
-    };
-    let received_at = match typed.received_at.trim() {
-        "" => None,
-        text => match text
-            .parse::<jiff::civil::DateTime>()
-            .ok()
-            .and_then(|d| d.to_zoned(crate::domain::sla::paris().clone()).ok())
-        {
-            Some(zoned) => Some(zoned.timestamp()),
-            None => {
-                problems.push(Problem {
-                    field: "received_at".into(),
-                    message: l.t("form_error.received_at_invalid_date").to_owned(),
-                });
-                None
-            }
-        },
-    };
-    let mut input = match typed.to_request(&typed.category) {
-        Ok(input) => input,
-        Err((field, _)) => {
-            problems.push(Problem {
-                field: form_field(Some(&field)),
-                message: l.t("form_error.invalid_number").to_owned(),
-            });
-            NewRequest::default()
-        }
-    };
-    match state.catalogue.categories(&actor).map(|all| all.into_iter().find(|c| c.id == typed.category && c.active)) {
-        Ok(Some(category)) => {
-            for e in input.problems(&category) {
-                let field = match &e {
-                    Error::Invalid { field, .. } => form_field(field.as_deref()),
-                    _ => "description".to_owned(),
-                };
-                if !problems.iter().any(|p| p.field == field) {
-                    problems.push(Problem { field, message: message_for(l, &e) });
-                }
-            }
-        }
-        Ok(None) => problems.push(Problem {
-            field: "category".into(),
-            message: l.t("form_error.category_unknown_category").to_owned(),
-        }),
-        Err(e) => return ApiError(e).into_response(),
-    }
-    if !problems.is_empty() {
-        return new_page(&state, &actor, csrf, user, typed, problems);
-    }
-    let created = state.requests.create(&actor, channel, input, received_at, uploads.list()).await;
-    uploads.settle(created.is_ok());
-    match created {
-        Ok(created) => Redirect::to(&format!("/agent/demandes/{}?ok=1", created.request.id)).into_response(),
-        Err(e @ Error::Invalid { .. }) => {
-            let field = match &e {
-                Error::Invalid { field, .. } => form_field(field.as_deref()),
-                _ => "description".into(),
-            };
-            let problems = vec![Problem { field, message: message_for(l, &e) }];
-            new_page(&state, &actor, csrf, user, typed, problems)
-        }
-        Err(e) => ApiError(e).into_response(),
-    }
-}
-
-/// A column of the board: one status and its most urgent requests.
-struct Column {
-    status: &'static str,
-    items: Vec<RequestSummary>,
-    more: bool,
-}
-
-#[derive(Template)]
-#[template(path = "agent/board.html")]
-struct BoardPage<'a> {
-    l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
-    user: String,
-    csrf: String,
-    names: Names,
-    columns: Vec<Column>,
-}
-
-const BOARD_CARDS: usize = 20;
-
-/// The board: the requests under way, one column per status, most urgent first.
-async fn get_board(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let result = async {
-        let now = state.requests.now();
-        let mut columns = Vec::new();
-        for status in [Status::Received, Status::InProgress, Status::Waiting, Status::Resolved] {
-            let query = RequestQuery { statuses: vec![status], limit: BOARD_CARDS, ..RequestQuery::new(now) };
-            let (items, next) = state.requests.list(&actor, query).await?;
-            columns.push(Column { status: status.as_str(), items, more: next.is_some() });
-        }
-        Ok::<_, Error>(BoardPage {
-            l: Locale::french(),
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
-            user,
-            csrf,
-            names: Names::load(&state, &actor)?,
-            columns,
-        })
-    }
-    .await;
-    match result {
-        Ok(page) => html(StatusCode::OK, &page),
-        Err(e) => ApiError(e).into_response(),
-    }
-}
-
 /// Assigns the ticked requests of the inbox to one person (or to nobody).
 async fn post_bulk_assignment(
     State(state): State<AppState>,
@@ -732,72 +463,4 @@ async fn post_bulk_assignment(
         }
     }
     Redirect::to(&format!("/agent?ok={done}")).into_response()
-}
-
-/// A request placed on the map (and listed in the table that stands in for it).
-struct Point {
-    summary: RequestSummary,
-    lat: f64,
-    lon: f64,
-    address: String,
-}
-
-#[derive(Template)]
-#[template(path = "agent/map.html")]
-struct MapPage<'a> {
-    l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
-    user: String,
-    csrf: String,
-    names: Names,
-    q: InboxQuery,
-    points: Vec<Point>,
-    without_coordinates: usize,
-    map: &'a super::MapSettings,
-}
-
-/// Most urgent open requests on one map; more would not help anyone read it.
-const MAP_POINTS: usize = 500;
-
-async fn get_map(
-    State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
-    Query(q): Query<InboxQuery>,
-) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let result = async {
-        let now = state.requests.now();
-        let query = RequestQuery {
-            statuses: match q.status.as_str() {
-                "" => vec![Status::Received, Status::InProgress, Status::Waiting],
-                s => vec![Status::parse(s).ok_or_else(|| Error::invalid("invalid_filter", "status", "unknown value"))?],
-            },
-            department: Some(q.department.clone()).filter(|d| !d.is_empty()),
-            category: Some(q.category.clone()).filter(|c| !c.is_empty()),
-            overdue: q.overdue.is_some(),
-            limit: MAP_POINTS,
-            ..RequestQuery::new(now)
-        };
-        let (points, without_coordinates) = state.requests.located(&actor, query).await?;
-        let points =
-            points.into_iter().map(|(summary, lat, lon, address)| Point { summary, lat, lon, address }).collect();
-        Ok::<_, Error>(MapPage {
-            l: Locale::french(),
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
-            user,
-            csrf,
-            names: Names::load(&state, &actor)?,
-            q,
-            points,
-            without_coordinates,
-            map: &state.web.map,
-        })
-    }
-    .await;
-    match result {
-        Ok(page) => html(StatusCode::OK, &page),
-        Err(e) => ApiError(e).into_response(),
-    }
 }

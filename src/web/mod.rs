@@ -13,9 +13,11 @@ pub mod intake;
 pub mod listener;
 pub mod middleware;
 pub mod ops;
+pub mod overview;
 pub mod page;
 pub mod portal;
 pub mod public;
+pub mod recording;
 pub mod request_form;
 pub mod requests;
 
@@ -161,6 +163,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(portal::router())
         .merge(backoffice::router())
+        .merge(recording::router())
+        .merge(overview::router())
         .merge(administration::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
