@@ -14,10 +14,12 @@ use crate::config::Config;
 use crate::domain::account::AutoApproval;
 use crate::domain::actor::Role;
 use crate::domain::holidays::HolidayCalendar;
+use crate::domain::portal::{Logo, PortalSettings};
 use crate::service::accounts::AccountService;
 use crate::service::audit::AuditService;
 use crate::service::catalogue::CatalogueService;
 use crate::service::guests::GuestService;
+use crate::service::portal::PortalService;
 use crate::service::requests::RequestService;
 use crate::service::sessions::SessionService;
 use crate::service::tokens::TokenService;
@@ -119,14 +121,27 @@ fn oidc_client(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<O
     Ok(Some(Arc::new(OidcClient::new(o, secret, public_url)?)))
 }
 
-/// The logo file named by `[portal] logo_file`, if any.
-fn load_logo(path: &str) -> anyhow::Result<Option<crate::web::Logo>> {
-    if path.is_empty() {
-        return Ok(None);
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("[portal] logo_file {path}"))?;
-    let media_type = if path.to_ascii_lowercase().ends_with(".svg") { "image/svg+xml" } else { "image/png" };
-    Ok(Some((bytes.into(), media_type)))
+/// The portal settings of the configuration, with the logo file named by `[portal] logo_file`.
+fn configured_portal(config: &Config) -> anyhow::Result<PortalSettings> {
+    let p = &config.portal;
+    let logo = if p.logo_file.is_empty() {
+        None
+    } else {
+        let path = &p.logo_file;
+        let bytes = std::fs::read(path).with_context(|| format!("[portal] logo_file {path}"))?;
+        // An SVG is accepted from the configuration, written by whoever runs the server.
+        let media_type = if path.to_ascii_lowercase().ends_with(".svg") { "image/svg+xml" } else { "image/png" };
+        Some(Logo { media_type: media_type.into(), bytes: bytes.into() })
+    };
+    Ok(PortalSettings {
+        accessibility_status: p.accessibility_status.clone(),
+        accessibility_statement: p.accessibility_statement.clone(),
+        legal_notice: p.legal_notice.clone(),
+        accent_color: p.accent_color.clone(),
+        public_map: config.map.public,
+        logo,
+        revision: 0,
+    })
 }
 
 pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
@@ -145,6 +160,7 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
         accounts: AccountService::new(core.clone()),
         sessions: SessionService::new(core.clone()),
         guests: GuestService::new(core.clone()),
+        portal: PortalService::new(core.clone(), configured_portal(config)?)?,
         oidc: oidc_client(config, &s.public_url)?,
         failures: Arc::new(RateLimiter::new(config.auth.max_failures_per_minute)),
         store: core.store.clone(),
@@ -162,17 +178,11 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
             public_origin: origin,
             session_max_seconds: config.auth.session_max_hours.saturating_mul(3600),
             admin_acr: config.oidc.admin_acr.clone(),
-            accessibility_status: config.portal.accessibility_status.clone(),
-            accessibility_text: config.portal.accessibility_statement.clone(),
-            legal_text: config.portal.legal_notice.clone(),
-            accent_color: config.portal.accent_color.clone(),
-            logo: load_logo(&config.portal.logo_file)?,
             map: crate::web::MapSettings {
                 tile_url: config.map.tile_url.clone(),
                 tile_origin: config.map.tile_origin(),
                 attribution: config.map.attribution.clone(),
                 center: (config.map.center_lat, config.map.center_lon, u8::try_from(config.map.zoom).unwrap_or(6)),
-                public: config.map.public,
                 geocoder_url: config.map.geocoder_url.trim_end_matches('/').to_owned(),
                 geocoder_origin: config.map.geocoder_origin(),
             },

@@ -448,7 +448,6 @@ use loader::Loader;
 
 mod checks;
 use checks::Checks;
-pub use checks::contrast_on_white;
 
 #[cfg(test)]
 mod tests;

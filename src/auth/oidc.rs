@@ -97,6 +97,10 @@ impl OidcClient {
         })
     }
 
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
     pub fn button_label(&self) -> &str {
         &self.config.button_label
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::{Config, LOG_LEVELS};
 use crate::domain::media::KNOWN_TYPES;
+use crate::domain::portal::{ACCESSIBILITY_STATUSES, contrast_on_white};
 use crate::domain::request::is_insee_code;
 
 /// Semantic validation, each problem attributed to the source of the key concerned.
@@ -111,9 +112,12 @@ impl Checks {
         self.require(a.guest_link_minutes >= 1, "auth.guest_link_minutes", "must be at least 1");
 
         let p = &c.portal;
-        let statuses = ["non conforme", "partiellement conforme", "totalement conforme"];
         let why = "must be \"non conforme\", \"partiellement conforme\" or \"totalement conforme\"";
-        self.require(statuses.contains(&p.accessibility_status.as_str()), "portal.accessibility_status", why);
+        self.require(
+            ACCESSIBILITY_STATUSES.contains(&p.accessibility_status.as_str()),
+            "portal.accessibility_status",
+            why,
+        );
         match contrast_on_white(&p.accent_color) {
             None => self.fail("portal.accent_color", format!("{:?} is not a colour such as #1f4e8c", p.accent_color)),
             Some(ratio) if ratio < 4.5 => self.fail(
@@ -152,17 +156,6 @@ impl Checks {
         self.require(LOG_LEVELS.contains(&l.level.as_str()), "log.level", "must be error, warn, info, debug or trace");
         self.require(["text", "json"].contains(&l.format.as_str()), "log.format", "must be text or json");
     }
-}
-
-/// Contrast ratio of `#rrggbb` text on white (WCAG 2.1 relative luminance).
-pub fn contrast_on_white(color: &str) -> Option<f64> {
-    let hex = color.strip_prefix('#').filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()))?;
-    let channel = |i: usize| {
-        let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).ok()?) / 255.0;
-        Some(if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) })
-    };
-    let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
-    Some(1.05 / (luminance + 0.05))
 }
 
 /// `https://`, or `http://` on a loopback host (development and tests).

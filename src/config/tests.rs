@@ -331,9 +331,6 @@ fn suggestions_need_a_close_name() {
 
 #[test]
 fn the_accent_colour_must_read_on_white() {
-    assert!(super::contrast_on_white("#1f4e8c").unwrap() > 7.0);
-    assert!(super::contrast_on_white("#ffcc00").unwrap() < 2.0);
-    assert_eq!(super::contrast_on_white("blue"), None);
     let problems = problems(None, &[], &[("portal.accent_color", "#ffcc00")]);
     assert!(problems[0].contains("contrast of 1.") && problems[0].contains("4.5:1"), "{problems:?}");
 }

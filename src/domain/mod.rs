@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod error;
 pub mod holidays;
 pub mod media;
+pub mod portal;
 pub mod request;
 pub mod sla;
 pub mod status;

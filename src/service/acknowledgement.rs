@@ -1,7 +1,10 @@
 //! The acknowledgement rendered for people: plain text (e-mail, SMS) and a printable page.
 
+use std::sync::Arc;
+
 use askama::Template;
 
+use super::portal::Site;
 use crate::domain::Result;
 use crate::domain::acknowledgement::Acknowledgement;
 use crate::domain::catalogue::ImplicitOutcome;
@@ -19,8 +22,7 @@ struct Text<'a> {
 pub struct Page<'a> {
     pub ack: &'a Acknowledgement,
     pub l: &'a Locale,
-    pub collectivite: &'a str,
-    pub accessibility: &'a str,
+    pub site: Arc<Site>,
 }
 
 fn render(template: &impl Template) -> Result<String> {
@@ -31,6 +33,7 @@ pub fn text(ack: &Acknowledgement) -> Result<String> {
     render(&Text { ack, l: Locale::french() })
 }
 
-pub fn html(ack: &Acknowledgement) -> Result<String> {
-    render(&Page { ack, l: Locale::french(), collectivite: &ack.collectivite, accessibility: "" })
+/// The printable page, in the portal's layout.
+pub fn html(ack: &Acknowledgement, site: Arc<Site>) -> Result<String> {
+    render(&Page { ack, l: Locale::french(), site })
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod guests;
 pub mod permission;
+pub mod portal;
 pub mod requests;
 pub mod sessions;
 pub mod tokens;

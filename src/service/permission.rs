@@ -23,10 +23,12 @@ pub enum Action {
     /// Approve accounts, change roles and scopes, revoke sessions.
     ManageAccounts,
     ReadAudit,
+    /// Change the portal settings: accessibility mention, notices, colours, logo, public map.
+    ManageInstance,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::ReadRequests,
         Action::CommentRequests,
         Action::WorkRequests,
@@ -38,11 +40,19 @@ impl Action {
         Action::ManageTokens,
         Action::ManageAccounts,
         Action::ReadAudit,
+        Action::ManageInstance,
     ];
 
     /// Actions that change the instance itself: they may require a stronger login (step-up).
     pub fn is_administrative(self) -> bool {
-        matches!(self, Action::ManageCatalogue | Action::ManageTokens | Action::ManageAccounts | Action::ReadAudit)
+        matches!(
+            self,
+            Action::ManageCatalogue
+                | Action::ManageTokens
+                | Action::ManageAccounts
+                | Action::ReadAudit
+                | Action::ManageInstance
+        )
     }
 }
 
@@ -104,7 +114,7 @@ mod tests {
     #[test]
     fn the_table_is_explicit_for_every_role() {
         let granted = |role| Action::ALL.iter().filter(|a| allowed(role, **a)).count();
-        assert_eq!(granted(Role::Admin), 11);
+        assert_eq!(granted(Role::Admin), 12);
         assert_eq!(granted(Role::Manager), 7);
         assert_eq!(granted(Role::Agent), 5);
         assert_eq!(granted(Role::Elected), 3);

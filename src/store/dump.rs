@@ -1,5 +1,6 @@
 //! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
-//! tokens, accounts, guests, requests with their timelines, audit journal, sequences), each line carrying
+//! tokens, accounts, guests, requests with their timelines, audit journal, sequences, portal
+//! settings), each line carrying
 //! its kind and schema version. The same store always gives the same bytes, so
 //! export → import → export is identical. Import upgrades older versions and rebuilds
 //! indexes and counters from the records.
@@ -14,6 +15,7 @@ use super::{Repos, Store};
 use crate::domain::account::{Account, Guest};
 use crate::domain::audit::{AuditEntry, ChainVerifier};
 use crate::domain::catalogue::{Category, Department};
+use crate::domain::portal::PortalSettings;
 use crate::domain::request::{Request, RequestEvent};
 use crate::domain::{Error, Result};
 use crate::store::tokens::ApiToken;
@@ -38,6 +40,7 @@ enum Line {
     Request { version: u8, value: Value, events_version: u8, events: Vec<Value> },
     AuditEntry { version: u8, value: Value },
     Sequence { name: String, value: u64 },
+    PortalSettings { version: u8, value: Value },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -121,6 +124,10 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::Sequence { name: name.to_owned(), value })
     }
 
+    pub fn portal_settings(&mut self, p: &PortalSettings) -> Result<()> {
+        write_line(&mut self.out, &Line::PortalSettings { version: PortalSettings::VERSION, value: to_value(p)? })
+    }
+
     pub fn finish(mut self) -> Result<(W, DumpStats)> {
         self.out.flush().map_err(|e| Error::Store(format!("export: {e}")))?;
         Ok((self.out, self.stats))
@@ -155,6 +162,9 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     for (name, value) in repos.meta.sequences()? {
         w.sequence(&name, value)?;
+    }
+    if let Some(portal) = repos.meta.portal()? {
+        w.portal_settings(&portal)?;
     }
     w.finish().map(|(_, stats)| stats)
 }
@@ -254,6 +264,7 @@ enum Record {
     Request(Box<Request>, Vec<RequestEvent>),
     Audit(AuditEntry),
     Sequence(String, u64),
+    Portal(Box<PortalSettings>),
 }
 
 /// Lines into current-version records (older versions upgraded).
@@ -296,6 +307,7 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
                 Record::Audit(upgrade(version, value)?)
             }
             Line::Sequence { name, value } => Record::Sequence(name, value),
+            Line::PortalSettings { version, value } => Record::Portal(Box::new(upgrade(version, value)?)),
         });
     }
     Ok(records)
@@ -322,6 +334,7 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                 }
                 Record::Audit(e) => repos.audit.put(tx, e)?,
                 Record::Sequence(name, value) => repos.meta.set_sequence(tx, name, *value)?,
+                Record::Portal(p) => repos.meta.put_portal(tx, p)?,
             }
         }
         Ok(())

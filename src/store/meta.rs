@@ -1,8 +1,18 @@
-//! Store-wide values: sequences (gap-free, advanced inside the write that uses them) and
-//! markers such as the schema version and whether the catalogue was seeded.
+//! Store-wide values: sequences (gap-free, advanced inside the write that uses them),
+//! markers such as the schema version and whether the catalogue was seeded, and the portal
+//! settings admins changed.
 
+use super::codec::{self, Versioned};
 use super::{StoreBuilder, TreeId, Tx, TxResult, keys};
 use crate::domain::Result;
+use crate::domain::portal::PortalSettings;
+
+impl Versioned for PortalSettings {
+    const KIND: &'static str = "portal_settings";
+    const VERSION: u8 = 1;
+}
+
+const PORTAL_KEY: &[u8] = b"doc/portal";
 
 #[derive(Clone)]
 pub struct MetaRepo {
@@ -51,6 +61,20 @@ impl MetaRepo {
 
     pub fn set_flag(&self, tx: &Tx<'_>, name: &str, value: u64) -> TxResult<()> {
         tx.insert(self.id, &flag_key(name), &value.to_be_bytes())
+    }
+
+    /// The portal settings, once an admin has changed them (until then, the configuration's).
+    pub fn portal(&self) -> Result<Option<PortalSettings>> {
+        let value = self.tree.get(PORTAL_KEY).map_err(super::store_error)?;
+        value.map(|v| codec::decode(&v)).transpose()
+    }
+
+    pub fn portal_tx(&self, tx: &Tx<'_>) -> TxResult<Option<PortalSettings>> {
+        Ok(tx.get(self.id, PORTAL_KEY)?.map(|v| codec::decode(&v)).transpose()?)
+    }
+
+    pub fn put_portal(&self, tx: &Tx<'_>, settings: &PortalSettings) -> TxResult<()> {
+        tx.insert(self.id, PORTAL_KEY, &codec::encode(settings)?)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,6 +1,8 @@
 //! Signing in and out: the OpenID Connect code flow, single-use sign-in links, the agent's
 //! landing page, and `/api/v1/me`.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,6 +20,7 @@ use crate::domain::account::{LinkPurpose, Scope};
 use crate::l10n::Locale;
 use crate::service::accounts::LoginOutcome;
 use crate::service::new_secret;
+use crate::service::portal::Site;
 use crate::service::sessions::NewSession;
 use crate::store::sessions::LoginState;
 
@@ -36,8 +39,7 @@ pub fn router() -> axum::Router<AppState> {
 #[template(path = "auth/message.html")]
 struct MessagePage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     title: &'a str,
     message: &'a str,
     action: Option<&'a str>,
@@ -65,8 +67,7 @@ pub fn message_page(
 ) -> Response {
     let page = MessagePage {
         l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         title,
         message,
         action,
@@ -120,8 +121,7 @@ fn safe_return(path: Option<&str>) -> String {
 #[template(path = "auth/connexion.html")]
 struct SignInPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     provider: Option<&'a str>,
     return_to: String,
 }
@@ -134,8 +134,7 @@ struct SignInQuery {
 async fn get_sign_in(State(state): State<AppState>, Query(q): Query<SignInQuery>) -> Response {
     let page = SignInPage {
         l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         provider: state.oidc.as_deref().map(|o| o.button_label()),
         return_to: safe_return(q.retour.as_deref()),
     };
@@ -276,8 +275,7 @@ async fn get_logged_out(State(state): State<AppState>) -> Response {
 #[template(path = "auth/link.html")]
 struct LinkPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     secret: &'a str,
     bootstrap: bool,
     /// (field, message), in the order of the form.
@@ -326,8 +324,7 @@ async fn get_link(State(state): State<AppState>, ClientIp(ip): ClientIp, Path(se
     };
     let page = LinkPage {
         l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         secret: &secret,
         bootstrap: link.purpose == LinkPurpose::Bootstrap,
         problems: Vec::new(),
@@ -386,8 +383,7 @@ async fn post_link(
         if !problems.is_empty() {
             let page = LinkPage {
                 l,
-                collectivite: &state.web.instance_name,
-                accessibility: &state.web.accessibility_status,
+                site: state.portal.site(),
                 secret: &secret,
                 bootstrap,
                 problems: problems.into_iter().map(|(f, m)| (f, m.to_owned())).collect(),
@@ -412,8 +408,7 @@ async fn post_link(
 #[template(path = "auth/espace.html")]
 struct HomePage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     name: String,
     role: &'a str,
     scope: String,
@@ -436,8 +431,7 @@ async fn get_home(State(state): State<AppState>, MaybeCaller(caller): MaybeCalle
     let l = Locale::french();
     let page = HomePage {
         l,
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         name: signed_in.account.display_name(),
         role: signed_in.account.role.as_str(),
         scope: describe_scope(l, &signed_in.actor.scope),

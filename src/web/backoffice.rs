@@ -2,6 +2,8 @@
 //! timeline and actions. Server-rendered, usable without JavaScript; every form carries the
 //! session's CSRF token, checked by the access middleware.
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use askama::Template;
@@ -21,6 +23,7 @@ use crate::domain::actor::Actor;
 use crate::domain::request::{Change, Channel, Visibility};
 use crate::domain::status::Status;
 use crate::l10n::Locale;
+use crate::service::portal::Site;
 use crate::service::requests::{RequestDetail, RequestSummary};
 use crate::store::requests::{RequestQuery, Sort};
 
@@ -81,8 +84,7 @@ pub(super) struct InboxQuery {
 #[template(path = "agent/inbox.html")]
 struct InboxPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     user: String,
     csrf: String,
     names: Names,
@@ -193,8 +195,7 @@ async fn inbox(
     let (items, next) = state.requests.list(actor, query).await?;
     let page = InboxPage {
         l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         user,
         csrf,
         names: Names::load(state, actor)?,
@@ -224,8 +225,7 @@ struct Line {
 #[template(path = "agent/request.html")]
 struct RequestPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     user: String,
     csrf: String,
     names: Names,
@@ -316,8 +316,7 @@ async fn request_page(
             crate::service::permission::require(actor, crate::service::permission::Action::WorkRequests).is_ok();
         Ok::<_, Error>(RequestPage {
             l,
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
+            site: state.portal.site(),
             user,
             csrf,
             names,

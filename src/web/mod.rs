@@ -35,6 +35,7 @@ use crate::service::accounts::AccountService;
 use crate::service::audit::AuditService;
 use crate::service::catalogue::CatalogueService;
 use crate::service::guests::GuestService;
+use crate::service::portal::PortalService;
 use crate::service::requests::RequestService;
 use crate::service::sessions::SessionService;
 use crate::service::tokens::TokenService;
@@ -59,13 +60,6 @@ pub struct WebSettings {
     pub session_max_seconds: u64,
     /// `acr` asked for at a step-up login; empty: none.
     pub admin_acr: String,
-    /// RGAA status shown on every page, and the texts of /accessibilite and /mentions-legales.
-    pub accessibility_status: String,
-    pub accessibility_text: String,
-    pub legal_text: String,
-    pub accent_color: String,
-    /// The logo, read at start-up.
-    pub logo: Option<Logo>,
     pub map: MapSettings,
 }
 
@@ -79,15 +73,10 @@ pub struct MapSettings {
     pub attribution: String,
     /// Latitude, longitude and zoom the maps open on.
     pub center: (f64, f64, u8),
-    /// Whether `/carte` is published.
-    pub public: bool,
     /// Base URL of the address search, and its origin (for the CSP); empty: none.
     pub geocoder_url: String,
     pub geocoder_origin: String,
 }
-
-/// The collectivité's logo: its bytes and media type.
-pub type Logo = (Arc<[u8]>, &'static str);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -98,6 +87,8 @@ pub struct AppState {
     pub accounts: AccountService,
     pub sessions: SessionService,
     pub guests: GuestService,
+    /// Accessibility mention, notices, colours, logo and public map, as admins set them.
+    pub portal: PortalService,
     /// The organisation's identity provider, if one is configured.
     pub oidc: Option<Arc<OidcClient>>,
     /// Failed guesses at secrets (tokens, links), per client address.

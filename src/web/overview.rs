@@ -1,5 +1,7 @@
 //! Overviews for agents: the dashboard, the board by status and the map.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,6 +16,7 @@ use super::page::{html, session, to_sign_in};
 use crate::domain::Error;
 use crate::domain::status::Status;
 use crate::l10n::Locale;
+use crate::service::portal::Site;
 use crate::service::requests::RequestSummary;
 use crate::store::requests::{DashboardCounts, RequestQuery};
 
@@ -42,8 +45,7 @@ fn bars(values: impl IntoIterator<Item = (String, i64)>) -> Vec<Bar> {
 #[template(path = "agent/dashboard.html")]
 struct DashboardPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     user: String,
     csrf: String,
     counts: DashboardCounts,
@@ -66,15 +68,7 @@ async fn get_dashboard(State(state): State<AppState>, MaybeCaller(caller): Maybe
             ("agent.by_category", bars(counts.by_category.iter().map(|(k, v)| (names.category(k).to_owned(), *v)))),
             ("agent.by_week", bars(counts.by_week.iter().map(|(k, v)| (k.clone(), *v)))),
         ];
-        Ok::<_, Error>(DashboardPage {
-            l,
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
-            user,
-            csrf,
-            counts,
-            charts,
-        })
+        Ok::<_, Error>(DashboardPage { l, site: state.portal.site(), user, csrf, counts, charts })
     }
     .await;
     match result {
@@ -94,8 +88,7 @@ struct Column {
 #[template(path = "agent/board.html")]
 struct BoardPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     user: String,
     csrf: String,
     names: Names,
@@ -117,8 +110,7 @@ async fn get_board(State(state): State<AppState>, MaybeCaller(caller): MaybeCall
         }
         Ok::<_, Error>(BoardPage {
             l: Locale::french(),
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
+            site: state.portal.site(),
             user,
             csrf,
             names: Names::load(&state, &actor)?,
@@ -144,8 +136,7 @@ struct Point {
 #[template(path = "agent/map.html")]
 struct MapPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     user: String,
     csrf: String,
     names: Names,
@@ -182,8 +173,7 @@ async fn get_map(
             points.into_iter().map(|(summary, lat, lon, address)| Point { summary, lat, lon, address }).collect();
         Ok::<_, Error>(MapPage {
             l: Locale::french(),
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
+            site: state.portal.site(),
             user,
             csrf,
             names: Names::load(&state, &actor)?,

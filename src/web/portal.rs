@@ -2,6 +2,8 @@
 //! (with photos, errors next to each field and summarised at the top), and the notices
 //! every public site owes its visitors. Works without JavaScript.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -17,9 +19,11 @@ use super::request_form::{Problem, Typed, form_field, message_for, read_form};
 use crate::domain::Error;
 use crate::domain::actor::Actor;
 use crate::domain::catalogue::RequiredField;
+use crate::domain::portal::PortalSettings;
 use crate::domain::request::{Channel, NewRequest};
 use crate::l10n::Locale;
 use crate::service::catalogue::PublicCategory;
+use crate::service::portal::Site;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -36,24 +40,15 @@ pub fn router() -> axum::Router<AppState> {
 #[template(path = "portal/home.html")]
 struct HomePage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     categories: Vec<PublicCategory>,
-    public_map: bool,
 }
 
 async fn get_home(State(state): State<AppState>) -> Response {
     match state.catalogue.public_categories() {
-        Ok(categories) => html(
-            StatusCode::OK,
-            &HomePage {
-                l: Locale::french(),
-                collectivite: &state.web.instance_name,
-                accessibility: &state.web.accessibility_status,
-                categories,
-                public_map: state.web.map.public,
-            },
-        ),
+        Ok(categories) => {
+            html(StatusCode::OK, &HomePage { l: Locale::french(), site: state.portal.site(), categories })
+        }
         Err(e) => ApiError(e).into_response(),
     }
 }
@@ -62,8 +57,7 @@ async fn get_home(State(state): State<AppState>) -> Response {
 #[template(path = "portal/form.html")]
 struct FormPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     category: PublicCategory,
     typed: Typed,
     problems: Vec<Problem>,
@@ -98,8 +92,7 @@ fn form_page(state: &AppState, category: PublicCategory, typed: Typed, problems:
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let page = FormPage {
         l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         category,
         typed,
         problems,
@@ -179,51 +172,39 @@ async fn post_form(
 #[template(path = "portal/notice.html")]
 struct NoticePage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     title: &'a str,
     paragraphs: Vec<String>,
 }
 
 async fn get_accessibility(State(state): State<AppState>) -> Response {
-    let l = Locale::french();
-    let paragraphs = state.web.accessibility_text.split("\n\n").map(str::to_owned).collect();
-    html(
-        StatusCode::OK,
-        &NoticePage {
-            l,
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
-            title: l.t("portal.accessibility"),
-            paragraphs,
-        },
-    )
+    notice_page(state.portal.site(), "portal.accessibility", |p| &p.accessibility_statement)
 }
 
 async fn get_legal(State(state): State<AppState>) -> Response {
+    notice_page(state.portal.site(), "portal.legal", |p| &p.legal_notice)
+}
+
+/// A notice in paragraphs (separated by blank lines).
+fn notice_page(site: Arc<Site>, title: &str, text: impl Fn(&PortalSettings) -> &String) -> Response {
     let l = Locale::french();
-    let paragraphs = state.web.legal_text.split("\n\n").map(str::to_owned).collect();
-    html(
-        StatusCode::OK,
-        &NoticePage {
-            l,
-            collectivite: &state.web.instance_name,
-            accessibility: &state.web.accessibility_status,
-            title: l.t("portal.legal"),
-            paragraphs,
-        },
-    )
+    let paragraphs = text(&site.portal).split("\n\n").map(str::to_owned).collect();
+    html(StatusCode::OK, &NoticePage { l, title: l.t(title), paragraphs, site })
 }
 
 /// The collectivité's colours (and logo) over the default style sheet: served as a file, so
 /// that the Content-Security-Policy needs no inline style.
 async fn get_theme(State(state): State<AppState>) -> Response {
-    let mut css = format!(":root {{ --accent: {}; }}\n", state.web.accent_color);
-    if state.web.logo.is_some() {
-        css.push_str(
-            ".brand a::before { content: \"\"; display: inline-block; width: 2.5rem; height: 2.5rem; \
-             margin-right: .6rem; vertical-align: middle; background: url(/logo) center / contain no-repeat; }\n",
-        );
+    let site = state.portal.site();
+    let portal = &site.portal;
+    let mut css = format!(":root {{ --accent: {}; }}\n", portal.accent_color);
+    if portal.logo.is_some() {
+        css.push_str(&format!(
+            ".brand a::before {{ content: \"\"; display: inline-block; width: 2.5rem; height: 2.5rem; \
+             margin-right: .6rem; vertical-align: middle; \
+             background: url(/logo?v={}) center / contain no-repeat; }}\n",
+            portal.revision
+        ));
     }
     let mut response = css.into_response();
     let headers = response.headers_mut();
@@ -233,12 +214,13 @@ async fn get_theme(State(state): State<AppState>) -> Response {
 }
 
 async fn get_logo(State(state): State<AppState>) -> Response {
-    let Some((bytes, media_type)) = state.web.logo.clone() else {
+    let Some(logo) = state.portal.site().portal.logo.clone() else {
         return ApiError(Error::not_found("logo")).into_response();
     };
-    let mut response = bytes.to_vec().into_response();
+    let mut response = logo.bytes.to_vec().into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    let media_type = HeaderValue::from_str(&logo.media_type).unwrap_or(HeaderValue::from_static("image/png"));
+    headers.insert(header::CONTENT_TYPE, media_type);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
 }
@@ -255,15 +237,14 @@ struct PublicPoint {
 #[template(path = "portal/map.html")]
 struct PublicMapPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     points: Vec<PublicPoint>,
     map: &'a super::MapSettings,
 }
 
 /// The public map of open requests, when the admin published it.
 async fn get_public_map(State(state): State<AppState>) -> Response {
-    if !state.web.map.public {
+    if !state.portal.site().portal.public_map {
         return ApiError(Error::not_found("page")).into_response();
     }
     let names: std::collections::BTreeMap<String, String> = match state.catalogue.public_categories() {
@@ -281,12 +262,6 @@ async fn get_public_map(State(state): State<AppState>) -> Response {
             names.get(&category).map(|name| PublicPoint { category: name.clone(), status: status.as_str(), lat, lon })
         })
         .collect();
-    let page = PublicMapPage {
-        l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
-        points,
-        map: &state.web.map,
-    };
+    let page = PublicMapPage { l: Locale::french(), site: state.portal.site(), points, map: &state.web.map };
     html(StatusCode::OK, &page)
 }

@@ -1,6 +1,8 @@
 //! What citizens use without an account: the categories, submitting a request, following it
 //! by its tracking code, and the printable acknowledgement.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -22,6 +24,7 @@ use crate::domain::tracking::{TrackingCode, TrackingCodeError};
 use crate::l10n::Locale;
 use crate::service::acknowledgement;
 use crate::service::catalogue::PublicCategory;
+use crate::service::portal::Site;
 use crate::service::requests::{Created, PublicTracking};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -115,7 +118,7 @@ async fn get_tracking(
 async fn get_acknowledgement_page(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Response> {
     let code = parse_code(&code)?;
     let ack = state.requests.acknowledgement(&code)?;
-    let mut response = Html(acknowledgement::html(&ack)?).into_response();
+    let mut response = Html(acknowledgement::html(&ack, state.portal.site())?).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
@@ -124,8 +127,7 @@ async fn get_acknowledgement_page(State(state): State<AppState>, Path(code): Pat
 #[template(path = "tracking.html")]
 struct TrackingPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     typed: String,
     problem: String,
     tracking: Option<PublicTracking>,
@@ -221,8 +223,7 @@ fn tracking_page(state: &AppState, typed: String, added: String, add_problem: St
     }
     let page = TrackingPage {
         l,
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         typed: typed.chars().take(40).collect(),
         problem,
         tracking,

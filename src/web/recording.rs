@@ -1,6 +1,8 @@
 //! Recording a request received by phone, at the counter, by post (with its scan), e-mail,
 //! fax, SMS or social media.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,6 +18,7 @@ use crate::domain::Error;
 use crate::domain::actor::Actor;
 use crate::domain::request::{Channel, NewRequest};
 use crate::l10n::Locale;
+use crate::service::portal::Site;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/agent/nouvelle", get(get_new).post(post_new))
@@ -25,8 +28,7 @@ pub fn router() -> axum::Router<AppState> {
 #[template(path = "agent/new.html")]
 struct NewPage<'a> {
     l: &'a Locale,
-    collectivite: &'a str,
-    accessibility: &'a str,
+    site: Arc<Site>,
     user: String,
     csrf: String,
     typed: Typed,
@@ -68,8 +70,7 @@ fn new_page(
     let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let page = NewPage {
         l: Locale::french(),
-        collectivite: &state.web.instance_name,
-        accessibility: &state.web.accessibility_status,
+        site: state.portal.site(),
         user,
         csrf,
         typed,

@@ -27,6 +27,13 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 // Where screenshots go: `E2E_OUT`, by default `target/e2e` (relative to the working
 // directory).
+// A valid 1×1 PNG.
+export const PNG = Buffer.from(
+    '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6300010000050001' +
+        '0d0a2db40000000049454e44ae426082',
+    'hex',
+);
+
 export const OUT = process.env.E2E_OUT || 'target/e2e';
 
 // The WCAG levels the audit checks: A and AA of WCAG 2.0 and 2.1.

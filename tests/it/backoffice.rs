@@ -414,3 +414,96 @@ async fn a_manager_of_some_departments_sees_their_figures_only() {
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("Police municipale"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn an_admin_changes_the_portal_settings_and_they_survive_a_restart() {
+    let mut s = Server::start(&[]).await;
+    let mut admin = signed_in(&s, "dgs@mairie.example", "admin").await;
+    let mut agent = signed_in(&s, "voirie@mairie.example", "agent").await;
+    assert_eq!(agent.get(&s.at("/admin/parametres")).await.status, 403);
+    let page = admin.get(&s.at("/admin/parametres")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Fixé par le fichier de configuration") && page.body.contains(&s.at("")));
+    let csrf = page.input("csrf_token").unwrap();
+    let settings = |csrf: &'static str, color: &'static str, statement: &'static str| {
+        vec![
+            ("csrf_token", csrf),
+            ("accessibility_status", "partiellement conforme"),
+            ("accessibility_statement", statement),
+            ("legal_notice", "Mairie de Saint-Exemple, 1 place de la Mairie."),
+            ("accent_color", color),
+            ("public_map", "1"),
+        ]
+    };
+    let token: &'static str = csrf.clone().leak();
+
+    // Bad input changes nothing: a colour that does not read on white, an empty notice,
+    // a form without its CSRF token.
+    let journal_before = s.audit_entries();
+    let refused = admin.post_form(&s.at("/admin/parametres"), &settings(token, "#ffcc00", "Déclaration")).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("contraste inférieur à 4,5:1") && refused.body.contains("value=\"#ffcc00\""));
+    let empty = admin.post_form(&s.at("/admin/parametres"), &settings(token, "#6a1b4d", "   ")).await;
+    assert_eq!(empty.status, 422);
+    let forged = admin.post_form(&s.at("/admin/parametres"), &settings("forged", "#6a1b4d", "Déclaration")).await;
+    assert_eq!(forged.status, 400);
+    assert_eq!(s.audit_entries(), journal_before);
+    let home = admin.get(&s.at("/")).await.body;
+    assert!(home.contains("Accessibilité : non conforme") && !home.contains("href=\"/carte\""));
+
+    let good = settings(token, "#6A1B4D", "Premier paragraphe.\r\n\r\nSecond paragraphe.");
+    let saved = admin.post_form(&s.at("/admin/parametres"), &good).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("Modification enregistrée"));
+    let check_portal = |s: &Server| {
+        let (http, home, theme, statement, map) =
+            (s.http.clone(), s.at("/"), s.at("/theme.css"), s.at("/accessibilite"), s.at("/carte"));
+        async move {
+            let home = http.get(home).send().await.unwrap().text().await.unwrap();
+            assert!(home.contains("Accessibilité : partiellement conforme"), "{home}");
+            assert!(home.contains("href=\"/carte\"") && !home.contains("/theme.css?v=0"));
+            assert!(http.get(theme).send().await.unwrap().text().await.unwrap().contains("--accent: #6a1b4d"));
+            let statement = http.get(statement).send().await.unwrap().text().await.unwrap();
+            assert!(
+                statement.contains("<p>Premier paragraphe.</p>") && statement.contains("<p>Second paragraphe.</p>")
+            );
+            assert_eq!(http.get(map).send().await.unwrap().status(), 200);
+        }
+    };
+    check_portal(&s).await;
+
+    // Logos: an SVG (it can carry scripts) and a renamed executable are refused; a PNG is used.
+    let action = format!("/admin/parametres/logo?csrf_token={csrf}");
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec();
+    let refused = admin.post_multipart(&s.at(&action), &[("logo", "logo.png".into(), svg)]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("pas une image PNG, JPEG ou WebP"));
+    let too_big = admin.post_multipart(&s.at(&action), &[("logo", "logo.png".into(), png_of_size(600_000, 7))]).await;
+    assert_eq!(too_big.status, 422);
+    assert!(too_big.body.contains("dépasse 512 Ko"));
+    let no_token =
+        admin.post_multipart(&s.at("/admin/parametres/logo"), &[("logo", "l.png".into(), PNG.to_vec())]).await;
+    assert_eq!(no_token.status, 400);
+    assert_eq!(s.http.get(s.at("/logo")).send().await.unwrap().status(), 404);
+    let sent = admin.post_multipart(&s.at(&action), &[("logo", "blason.png".into(), PNG.to_vec())]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let logo = s.http.get(s.at("/logo")).send().await.unwrap();
+    assert_eq!(logo.headers()["content-type"], "image/png");
+    assert_eq!(logo.bytes().await.unwrap().as_ref(), PNG);
+    let css = s.http.get(s.at("/theme.css?v=2")).send().await.unwrap().text().await.unwrap();
+    assert!(css.contains("url(/logo?v=2)"), "{css}");
+    let journal = admin.get(&s.at("/admin/journal")).await.body;
+    assert!(journal.contains("Paramètres du portail modifiés") && journal.contains("Logo remplacé"));
+
+    // Written durably: a restart, even after kill -9, keeps them.
+    s.kill9();
+    s.restart().await;
+    check_portal(&s).await;
+    assert_eq!(s.http.get(s.at("/logo")).send().await.unwrap().bytes().await.unwrap().as_ref(), PNG);
+
+    let mut admin = signed_in(&s, "dgs@mairie.example", "admin").await;
+    let csrf = admin.get(&s.at("/admin/parametres")).await.input("csrf_token").unwrap();
+    let removed = admin.post_form(&s.at("/admin/parametres/logo/suppression"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(removed.status, 200);
+    assert_eq!(s.http.get(s.at("/logo")).send().await.unwrap().status(), 404);
+}

@@ -146,16 +146,23 @@ impl Browser {
     /// POST a form, following the redirects that come back.
     pub async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let body = form.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
+        let body = ("application/x-www-form-urlencoded".to_owned(), body.into_bytes());
         self.go(reqwest::Method::POST, url, Some(body)).await
     }
 
-    async fn go(&mut self, method: reqwest::Method, url: &str, form: Option<String>) -> Page {
+    /// POST a `multipart/form-data` form, following the redirects that come back.
+    pub async fn post_multipart(&mut self, url: &str, parts: &[crate::support::Part<'_>]) -> Page {
+        let body = crate::support::multipart_parts(parts);
+        self.go(reqwest::Method::POST, url, Some(body)).await
+    }
+
+    async fn go(&mut self, method: reqwest::Method, url: &str, form: Option<(String, Vec<u8>)>) -> Page {
         let mut visited = vec![url.to_owned()];
         let (mut method, mut url, mut form) = (method, url.to_owned(), form);
         for _ in 0..20 {
             let mut request = self.http.request(method.clone(), &url).header("cookie", self.cookie_header());
-            if let Some(body) = form.take() {
-                request = request.header("content-type", "application/x-www-form-urlencoded").body(body);
+            if let Some((content_type, body)) = form.take() {
+                request = request.header("content-type", content_type).body(body);
             }
             let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
             let status = response.status();

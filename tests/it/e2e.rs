@@ -187,8 +187,9 @@ async fn an_agent_signs_in_with_the_provider_and_answers_a_request_in_chromium()
 }
 
 /// The first administrator creates the category "Graffitis" (after a wrong delay), which the
-/// portal then offers; the audit journal and the dashboard show. The category is then
-/// checked through the API.
+/// portal then offers; the audit journal shows; the portal settings change (mention, colour,
+/// public map, logo); the dashboard shows. The category and settings are then checked
+/// through the server.
 #[tokio::test]
 async fn the_first_admin_creates_a_category_that_the_portal_offers_in_chromium() {
     let s = Server::start(&[]).await;
@@ -197,7 +198,12 @@ async fn the_first_admin_creates_a_category_that_the_portal_offers_in_chromium()
     api_request(&s, "voirie", "Trottoir abîmé").await;
     api_request(&s, "bruit", "Musique forte la nuit").await;
     let report = scenario(&s, "admin", &[("LINK", link), ("REQUESTS", "3".into())]).await;
-    assert_eq!(report["pages"].as_array().map(Vec::len), Some(8), "{report}");
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(12), "{report}");
+
+    // The settings changed in the browser are what the server now serves.
+    let theme = s.http.get(s.at("/theme.css")).send().await.unwrap().text().await.unwrap();
+    assert!(theme.contains("--accent: #6a1b4d") && theme.contains("/logo?v=2"), "{theme}");
+    assert_eq!(s.http.get(s.at("/carte")).send().await.unwrap().status(), 200);
 
     let (status, categories) = s.get("/api/v1/categories", None).await;
     assert_eq!(status, 200, "{categories}");

@@ -175,12 +175,12 @@ async fn each_collectivite_has_its_colour_and_logo() {
     let theme = s.http.get(s.at("/theme.css")).send().await.unwrap();
     assert_eq!(theme.headers()["content-type"], "text/css; charset=utf-8");
     let css = theme.text().await.unwrap();
-    assert!(css.contains("--accent: #6a1b4d") && css.contains("url(/logo)"), "{css}");
+    assert!(css.contains("--accent: #6a1b4d") && css.contains("url(/logo?v=0)"), "{css}");
     let served = s.http.get(s.at("/logo")).send().await.unwrap();
     assert_eq!(served.headers()["content-type"], "image/svg+xml");
     assert!(served.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
     let home = s.http.get(s.at("/")).send().await.unwrap().text().await.unwrap();
-    assert!(home.contains("href=\"/theme.css\""));
+    assert!(home.contains("href=\"/theme.css?v=0\""));
     // Without a logo, none is served.
     let plain = Server::start(&[]).await;
     assert_eq!(plain.http.get(plain.at("/logo")).send().await.unwrap().status(), 404);

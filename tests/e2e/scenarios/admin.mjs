@@ -1,11 +1,13 @@
 // The first administrator (single-use link of the server's log, env `LINK`) opens the
 // accounts page, creates the request category "Graffitis" (after a first try with a
 // wrong delay), which citizens then find on the portal with its form; then the audit
-// journal, which records the creation, and the dashboard. Every page is audited.
+// journal, which records the creation; the portal settings (a colour refused for its
+// contrast, then the mention, colour, public map and logo the portal then shows); and the
+// dashboard. Every page is audited.
 //
 // Env: `LINK`; `REQUESTS`, how many requests the server holds (the dashboard's total).
 
-import { navigation } from '../lib.mjs';
+import { PNG, navigation } from '../lib.mjs';
 
 const CATEGORY = {
     name: 'Graffitis',
@@ -166,6 +168,48 @@ export default async function admin(t) {
     t.check(Number(first) > Number(last), `most recent first (${first} … ${last})`);
     await t.audit(page, '/admin/journal');
     await t.screenshot(page, 'journal');
+
+    t.step('/admin/parametres');
+    await follow(t, page, 'Paramètres', '/admin/parametres');
+    t.equal(await heading(page), 'Paramètres', 'title');
+    await t.audit(page, '/admin/parametres');
+    const portalForm = page.getByRole('group', { name: 'Portail des usagers', exact: true });
+    const color = portalForm.getByLabel('Couleur principale');
+    const save = portalForm.getByRole('button', { name: 'Enregistrer' });
+    await portalForm.getByRole('group', { name: /État de conformité/ }).getByLabel('partiellement conforme').check();
+    await color.fill('#ffcc00');
+    const tooLight = await navigation(page, () => save.click());
+    t.checkResponse(tooLight[0], 422, 'a colour too light for white');
+    const colorError = page.getByRole('alert');
+    t.check((await colorError.textContent()).includes('contraste inférieur à 4,5:1'), 'the contrast is explained');
+    t.expectEqual(await color.getAttribute('aria-invalid'), 'true', 'aria-invalid of the colour');
+    t.expect(((await color.getAttribute('aria-describedby')) || '').includes('s-color-error'), 'the colour points to its error');
+    t.expectEqual(await color.inputValue(), '#ffcc00', 'the typed colour is kept');
+    await t.audit(page, '/admin/parametres with an error');
+    await color.fill('#6a1b4d');
+    await portalForm.getByLabel('Publier la carte des signalements en cours').check();
+    const settingsSaved = await navigation(page, () => save.click());
+    t.equal(settingsSaved[0].status(), 303, 'the settings are accepted with a redirection');
+    t.equal((await page.getByRole('status').textContent()).trim(), 'Modification enregistrée.', 'the confirmation');
+    const logoForm = page.getByRole('group', { name: 'Logo', exact: true });
+    await logoForm.getByLabel('Image du logo').setInputFiles({ name: 'blason.png', mimeType: 'image/png', buffer: PNG });
+    const logoSent = await navigation(page, () => logoForm.getByRole('button', { name: 'Remplacer le logo' }).click());
+    t.equal(logoSent[0].status(), 303, 'the logo is accepted with a redirection');
+    t.equal(await page.getByRole('img', { name: 'Logo actuel' }).count(), 1, 'the logo is shown, with a text alternative');
+    await t.audit(page, '/admin/parametres after the changes');
+    await t.screenshot(page, 'settings');
+
+    const visitor = await t.context();
+    const home = await visitor.newPage();
+    t.checkResponse(await home.goto(t.url('/')), 200, 'GET / after the changes');
+    const footer = (await home.getByRole('contentinfo').textContent()).replace(/\s+/g, ' ');
+    t.check(footer.includes('Accessibilité : partiellement conforme'), 'the footer shows the new mention');
+    const linkColor = await home.getByRole('link', { name: 'Carte des signalements en cours' }).evaluate((a) => getComputedStyle(a).color);
+    t.equal(linkColor, 'rgb(106, 27, 77)', 'links take the new colour; the public map is offered');
+    const logoShown = await home.locator('.brand a').evaluate((a) => getComputedStyle(a, '::before').backgroundImage);
+    t.check(logoShown.includes('/logo?v='), `the logo is drawn next to the name (${logoShown})`);
+    await t.audit(home, '/ with the new settings');
+    await visitor.close();
 
     t.step('/agent/tableau-de-bord');
     await follow(t, page, 'Tableau de bord', '/agent/tableau-de-bord');

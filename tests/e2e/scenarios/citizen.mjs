@@ -7,14 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { navigation, pageRunsScripts } from '../lib.mjs';
-
-// A valid 1×1 PNG.
-const PNG = Buffer.from(
-    '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6300010000050001' +
-        '0d0a2db40000000049454e44ae426082',
-    'hex',
-);
+import { PNG, navigation, pageRunsScripts } from '../lib.mjs';
 
 const CODE = /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/;
 
