@@ -4,15 +4,9 @@
 (function () {
   "use strict";
   var el = document.getElementById("map");
-  if (!el || !window.L) { return; }
-  var map = L.map(el).setView([parseFloat(el.dataset.lat), parseFloat(el.dataset.lon)], parseInt(el.dataset.zoom, 10));
-  var loaded = false;
-  var layer = L.tileLayer(el.dataset.tiles, { attribution: el.dataset.attribution, maxZoom: 19 });
-  layer.on("tileload", function () { loaded = true; });
-  layer.addTo(map);
-  window.setTimeout(function () {
-    if (!loaded) { map.remove(); el.hidden = true; }
-  }, 8000);
+  if (!el || !window.guichetMap) { return; }
+  var center = [parseFloat(el.dataset.lat), parseFloat(el.dataset.lon)];
+  var map = window.guichetMap(el, center, parseInt(el.dataset.zoom, 10), function () {});
   var group = L.markerClusterGroup ? L.markerClusterGroup() : L.featureGroup();
   var rows = document.querySelectorAll(el.dataset.points + " tbody tr");
   Array.prototype.forEach.call(rows, function (row) {

@@ -101,6 +101,11 @@ impl OidcClient {
         &self.config.issuer
     }
 
+    /// `scheme://host[:port]` of the issuer, where browsers are sent to sign in and out.
+    pub fn origin(&self) -> String {
+        reqwest::Url::parse(&self.config.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+    }
+
     pub fn button_label(&self) -> &str {
         &self.config.button_label
     }

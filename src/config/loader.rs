@@ -87,6 +87,12 @@ impl Loader {
 
     /// Stores `value` if it has the default's type and fits the field.
     fn apply(&mut self, source: &str, table: &str, key: &str, default: &Value, value: Value) {
+        // `center_lat = 48` in a file is a coordinate all the same.
+        #[allow(clippy::cast_precision_loss)]
+        let value = match (default, value) {
+            (Value::Float(_), Value::Integer(n)) => Value::Float(n as f64),
+            (_, value) => value,
+        };
         if std::mem::discriminant(default) != std::mem::discriminant(&value) {
             let found = match &value {
                 Value::Table(_) | Value::Array(_) => value.type_str().to_owned(),
@@ -121,6 +127,7 @@ fn parse_text(default: &Value, text: &str) -> Option<Value> {
     match default {
         Value::String(_) => Some(Value::String(text.to_owned())),
         Value::Integer(_) => text.trim().parse::<i64>().ok().map(Value::Integer),
+        Value::Float(_) => text.trim().parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Float),
         Value::Boolean(_) => match text.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => Some(Value::Boolean(true)),
             "false" | "0" | "no" => Some(Value::Boolean(false)),
@@ -138,6 +145,7 @@ fn want(default: &Value) -> &'static str {
     match default {
         Value::String(_) => "text (in double quotes in the file)",
         Value::Integer(_) => "a whole number",
+        Value::Float(_) => "a number such as 48.85",
         Value::Boolean(_) => "true or false (yes/no or 1/0 in the environment and flags)",
         Value::Array(_) => "a list of texts, such as [\"a\", \"b\"] (a, b in the environment and flags)",
         other => other.type_str(),

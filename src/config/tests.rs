@@ -117,6 +117,12 @@ fn environment_values_are_typed_by_the_default() {
     let c = load(None, &[("GUICHET_ATTACHMENTS__ALLOWED_TYPES", "")], &[("instance.alsace_moselle", "no")]).unwrap();
     assert!(c.attachments.allowed_types.is_empty());
     assert!(!c.instance.alsace_moselle);
+    // Coordinates: decimal in flags and the environment, whole numbers accepted in a file.
+    let c =
+        load(Some("[map]\ncenter_lon = 2"), &[("GUICHET_MAP__CENTER_LAT", "48.8771")], &[("map.zoom", "15")]).unwrap();
+    assert!((c.map.center_lat - 48.8771).abs() < 1e-9 && (c.map.center_lon - 2.0).abs() < 1e-9);
+    let p = problems(None, &[], &[("map.center_lat", "nord"), ("map.center_lon", "NaN")]);
+    assert!(p.len() == 2 && p.iter().all(|m| m.contains("a number such as 48.85")), "{p:?}");
 }
 
 #[test]

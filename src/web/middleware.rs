@@ -13,16 +13,26 @@ use axum::response::{IntoResponse, Response};
 
 use crate::domain::Error;
 
+/// Origins the Content-Security-Policy allows beyond this one (each empty or `scheme://host[:port]`).
+#[derive(Debug, Default)]
+pub struct ExtraOrigins<'a> {
+    /// The tile server an admin configured.
+    pub img: &'a str,
+    /// The address search.
+    pub connect: &'a str,
+    /// The identity provider: the sign-in and sign-out forms lead there through a redirect,
+    /// which `form-action` governs too.
+    pub form: &'a str,
+}
+
 /// No inline script or style anywhere; everything comes from this origin (`blob:` images are
-/// the previews of photos the citizen is about to send), except map tiles
-/// from the tile server an admin configured (`extra_img`, an origin such as
-/// `https://tile.example.fr`) and calls to the address search (`extra_connect`).
-pub fn content_security_policy(extra_img: &str, extra_connect: &str) -> String {
+/// the previews of photos the citizen is about to send), except what `extra` names.
+pub fn content_security_policy(extra: &ExtraOrigins<'_>) -> String {
     let with = |origin: &str| if origin.is_empty() { String::new() } else { format!(" {origin}") };
-    let (img, connect) = (with(extra_img), with(extra_connect));
+    let (img, connect, form) = (with(extra.img), with(extra.connect), with(extra.form));
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{img}; font-src 'self'; \
-         connect-src 'self'{connect}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+         connect-src 'self'{connect}; form-action 'self'{form}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

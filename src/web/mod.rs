@@ -134,10 +134,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// `access::authorize` identifies the caller and applies the route's rule.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
-    let csp = HeaderValue::from_str(&middleware::content_security_policy(
-        &state.web.map.tile_origin,
-        &state.web.map.geocoder_origin,
-    ))
+    let provider = state.oidc.as_ref().map(|o| o.origin()).unwrap_or_default();
+    let csp = HeaderValue::from_str(&middleware::content_security_policy(&middleware::ExtraOrigins {
+        img: &state.web.map.tile_origin,
+        connect: &state.web.map.geocoder_origin,
+        form: &provider,
+    }))
     .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let openapi = Arc::new(openapi);
     let upload_limit = usize::try_from(state.web.max_request_bytes).unwrap_or(usize::MAX).saturating_add(1024 * 1024);

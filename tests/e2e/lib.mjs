@@ -42,7 +42,10 @@ export const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 // Impacts that fail a scenario.
 export const BLOCKING = new Set(['serious', 'critical']);
 
-const AXE_SCRIPT = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+// axe-core's source, evaluated in the page through the DevTools protocol: the pages'
+// Content-Security-Policy (`script-src 'self'`) applies to the page's own scripts, not to
+// that, so the browser enforces the policy exactly as for a citizen.
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 // How long one browser action or navigation may take.
 const ACTION_TIMEOUT_MS = 15_000;
@@ -57,16 +60,11 @@ export async function launch() {
 }
 
 // A fresh browser profile (no cookies). `javaScript: false` makes a context where pages run
-// no script at all, as for a citizen whose browser has JavaScript turned off.
-//
-// `bypassCSP`: Guichet's pages send `Content-Security-Policy: script-src 'self'`, and
-// `page.addScriptTag` injects axe-core as an inline `<script>`, which that policy blocks.
-// The policy is lifted in the test browser only so that the audit can run inside the
-// page; the header itself is still checked (`Run.checkResponse`), and the pages use no
-// script of their own, so the scenarios see them as a citizen does.
+// no script at all, as for a citizen whose browser has JavaScript turned off. The pages'
+// Content-Security-Policy is enforced: a script, style, image or connection it does not
+// allow fails to load, which fails the scenario.
 export async function newContext(browser, { javaScript = true } = {}) {
     const context = await browser.newContext({
-        bypassCSP: true,
         javaScriptEnabled: javaScript,
         locale: 'fr-FR',
         timezoneId: 'Europe/Paris',
@@ -119,7 +117,7 @@ export async function audit(page, label) {
         target = scratch;
     }
     try {
-        await target.addScriptTag({ path: AXE_SCRIPT });
+        await target.evaluate(AXE_SOURCE);
         const result = await target.evaluate(async (tags) => {
             // eslint-disable-next-line no-undef
             const r = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
@@ -191,15 +189,30 @@ export async function navigation(page, action) {
 }
 
 // Whether scripts of the page itself run: a script element added to the page runs only
-// where JavaScript is on (the harness's own calls run either way).
+// where JavaScript is on (the harness's own calls run either way). Answering false takes
+// two seconds.
 export async function pageRunsScripts(page) {
-    return page.evaluate(() => {
-        const script = document.createElement('script');
-        script.textContent = 'window.__e2eScriptRan = true';
-        document.head.append(script);
-        script.remove();
-        return window.__e2eScriptRan === true;
-    });
+    // A script from the page's own origin (served by the test itself), which the
+    // Content-Security-Policy allows: it runs unless JavaScript is off.
+    const probe = new URL('/__e2e/probe.js', page.url()).href;
+    await page.route(probe, (route) =>
+        route.fulfill({ status: 200, contentType: 'text/javascript', body: 'window.__e2eScriptRan = true;' }),
+    );
+    try {
+        await page.evaluate((src) => {
+            const script = document.createElement('script');
+            script.src = src;
+            document.head.append(script);
+        }, probe);
+        // Without JavaScript nothing runs in the page, timers included: wait from here.
+        for (let i = 0; i < 20; i += 1) {
+            if (await page.evaluate(() => window.__e2eScriptRan === true)) return true;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        return false;
+    } finally {
+        await page.unroute(probe);
+    }
 }
 
 // A full-page PNG `OUT/NAME.png`; returns its path.
@@ -233,6 +246,18 @@ export class Run {
         this.failures = [];
         // What the scenario hands back to its caller (`record`), in the report's `data`.
         this.data = {};
+        // Address prefixes whose failures are expected (`tolerate`).
+        this.tolerated = [];
+    }
+
+    // Failed requests to addresses starting with `prefix` are part of the scenario (a
+    // server made unreachable on purpose), not problems of the page.
+    tolerate(prefix) {
+        this.tolerated.push(prefix);
+    }
+
+    expected(url) {
+        return this.tolerated.some((prefix) => url.startsWith(prefix));
     }
 
     // A scenario-specific environment variable; missing or empty is an error.
@@ -278,13 +303,22 @@ export class Run {
         page.on('pageerror', (e) => {
             if (this.ours(page)) this.problems.push(`script error on ${page.url()}: ${e.message}`);
         });
+        // What the Content-Security-Policy refused (Chromium reports it on the console).
+        page.on('console', (message) => {
+            if (message.type() === 'error' && message.text().includes('Content Security Policy') && this.ours(page)) {
+                this.problems.push(`refused by the Content-Security-Policy on ${page.url()}: ${message.text()}`);
+            }
+        });
         page.on('requestfailed', (r) => {
-            if (r.resourceType() !== 'document' && this.ours(page)) {
+            // ERR_ABORTED: cancelled by the browser itself, when the page is left while
+            // images (map tiles) are still loading.
+            const cancelled = r.failure()?.errorText === 'net::ERR_ABORTED';
+            if (r.resourceType() !== 'document' && this.ours(page) && !cancelled && !this.expected(r.url())) {
                 this.problems.push(`${r.resourceType()} ${r.url()} failed: ${r.failure()?.errorText}`);
             }
         });
         page.on('response', (r) => {
-            if (r.request().resourceType() !== 'document' && r.status() >= 400 && this.ours(page)) {
+            if (r.request().resourceType() !== 'document' && r.status() >= 400 && this.ours(page) && !this.expected(r.url())) {
                 this.problems.push(`${r.request().resourceType()} ${r.url()} answered ${r.status()}`);
             }
         });

@@ -3,8 +3,13 @@
 //! (WCAG 2.1 A and AA; a serious or critical violation fails the scenario). See
 //! `tests/e2e/README.md`. Screenshots go to `target/e2e/`.
 
+use std::collections::HashMap;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use axum::extract::Query;
+use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::browser::Provider;
@@ -214,4 +219,104 @@ async fn the_first_admin_creates_a_category_that_the_portal_offers_in_chromium()
     assert_eq!(graffitis["department"], "Environnement et cadre de vie", "{graffitis}");
     assert_eq!(graffitis["sla_days"], 7, "{graffitis}");
     assert_eq!(graffitis["required"], json!(["location"]), "{graffitis}");
+}
+
+/// Stand-ins, on loopback, for a tile server and for the IGN Géoplateforme geocoder (there
+/// is no outbound network here): real HTTP, tiles that are PNG images, a geocoder answering
+/// `/geocodage/search` in the Géoplateforme's GeoJSON format. Counts what it served.
+struct MapServices {
+    base: String,
+    tiles: Arc<AtomicUsize>,
+    searches: Arc<Mutex<Vec<String>>>,
+}
+
+/// What the stand-in geocoder knows: label, longitude, latitude, INSEE code.
+const ADDRESSES: [(&str, f64, f64, &str); 2] = [
+    ("12 Rue des Lilas 75019 Paris", 2.393_3, 48.877_1, "75119"),
+    ("12 Rue des Lilas 44300 Nantes", -1.529_8, 47.247_1, "44109"),
+];
+
+impl MapServices {
+    async fn start() -> MapServices {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tiles, searches) = (Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(Vec::new())));
+        let (tile_count, queries) = (tiles.clone(), searches.clone());
+        let app = axum::Router::new()
+            .route(
+                "/tiles/{z}/{x}/{y}",
+                get(move || {
+                    tile_count.fetch_add(1, Ordering::SeqCst);
+                    async { ([("content-type", "image/png")], PNG) }
+                }),
+            )
+            .route(
+                "/geocodage/search",
+                get(move |Query(params): Query<HashMap<String, String>>| {
+                    let q = params.get("q").cloned().unwrap_or_default();
+                    queries.lock().unwrap().push(q.clone());
+                    let words: Vec<String> = q.to_lowercase().split_whitespace().map(str::to_owned).collect();
+                    let features: Vec<Value> = ADDRESSES
+                        .iter()
+                        .filter(|(label, ..)| words.iter().all(|w| label.to_lowercase().contains(w.as_str())))
+                        .map(|(label, lon, lat, insee)| {
+                            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                                "properties": {"label": label, "score": 0.97, "citycode": insee, "type": "housenumber"}})
+                        })
+                        .collect();
+                    let body = json!({"type": "FeatureCollection", "features": features}).to_string();
+                    async move {
+                        ([("content-type", "application/json"), ("access-control-allow-origin", "*")], body)
+                    }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        MapServices { base, tiles, searches }
+    }
+}
+
+/// A citizen finds the address with the address search, then shows the place on the map
+/// with the mouse and with the keyboard, and sends the request; an agent finds it on the
+/// map of requests, and anyone on the public map; when the tile server is unreachable, the
+/// form's map gives way to the address field. The place is then checked through the API.
+#[tokio::test]
+async fn a_citizen_places_a_request_on_the_map_which_agents_then_see_in_chromium() {
+    let services = MapServices::start().await;
+    let tile_url = format!("map.tile_url={}/tiles/{{z}}/{{x}}/{{y}}.png", services.base);
+    let geocoder_url = format!("map.geocoder_url={}/geocodage", services.base);
+    let s = Server::start(&[
+        "--set",
+        &tile_url,
+        "--set",
+        &geocoder_url,
+        "--set",
+        "map.public=true",
+        "--set",
+        "map.center_lat=48.8771",
+        "--set",
+        "map.center_lon=2.3933",
+        "--set",
+        "map.zoom=15",
+    ])
+    .await;
+    let run = s.cli(&["admin", "invite", "--email", "voirie@mairie.example", "--role", "agent"]);
+    run.assert_ok();
+    let env = [("AGENT_LINK", run.stdout.trim().to_owned()), ("TILES", services.base.clone())];
+    let report = scenario(&s, "map", &env).await;
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(5), "{report}");
+    assert!(services.tiles.load(Ordering::SeqCst) > 0, "tiles were fetched from the configured server");
+    assert_eq!(*services.searches.lock().unwrap(), ["12 rue des Lilas"], "one address search, as typed");
+
+    let data = &report["data"];
+    let admin = s.token("admin");
+    let listed = s.list_all("", 50, &admin).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let detail = request_detail(&s, &admin, listed[0]["id"].as_u64().unwrap()).await;
+    let location = &detail["request"]["location"];
+    assert_eq!(location["address"], "12 Rue des Lilas 75019 Paris", "the address picked: {detail}");
+    // The place is the one the keyboard set last, as the browser showed it.
+    let shown = |key: &str| data[key].as_str().unwrap().parse::<f64>().unwrap();
+    assert!((location["lat"].as_f64().unwrap() - shown("lat")).abs() < 1e-6, "{detail} {data}");
+    assert!((location["lon"].as_f64().unwrap() - shown("lon")).abs() < 1e-6, "{detail} {data}");
+    assert!((shown("lat") - 48.8771).abs() < 0.05 && (shown("lon") - 2.3933).abs() < 0.05, "{data}");
 }

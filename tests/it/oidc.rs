@@ -32,6 +32,12 @@ async fn a_first_login_waits_for_approval_then_signs_in() {
     let provider = Provider::start();
     let s = guichet_with(&provider, "guichet", &[]).await;
     let admin = s.token("admin");
+    // The sign-in form leads to the provider through a redirect, which browsers check
+    // against the policy's form-action: the provider's origin is allowed there, only it.
+    let connexion = s.http.get(s.at("/connexion")).send().await.unwrap();
+    let csp = connexion.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let provider_origin = reqwest::Url::parse(&provider.issuer).unwrap().origin().ascii_serialization();
+    assert!(csp.contains(&format!("form-action 'self' {provider_origin};")), "{csp}");
 
     let mut browser = Browser::new();
     let page = browser.login(&s.url, "/auth/login", "marie.durand@mairie.example").await;
