@@ -177,6 +177,13 @@ impl AccountService {
         Ok(people)
     }
 
+    /// Every account's name by id, to show people rather than identifiers to those who
+    /// read requests (timelines and assignees name them).
+    pub fn names(&self, actor: &Actor) -> Result<std::collections::BTreeMap<String, String>> {
+        require(actor, Action::ReadRequests)?;
+        Ok(self.core.repos.accounts.all()?.into_iter().map(|a| (a.id.clone(), a.display_name())).collect())
+    }
+
     pub fn get(&self, id: &str) -> Result<Account> {
         self.core.repos.accounts.get(id)?.ok_or(Error::not_found("account"))
     }

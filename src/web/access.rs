@@ -69,6 +69,8 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/agent/demandes/{id}/commentaire", Allowed(Action::CommentRequests)),
     (Method::POST, "/agent/demandes/{id}/prise-en-charge", Allowed(Action::WorkRequests)),
     (Method::POST, "/agent/demandes/{id}/transfert", Allowed(Action::WorkRequests)),
+    (Method::POST, "/agent/demandes/{id}/attribution", Allowed(Action::WorkRequests)),
+    (Method::POST, "/agent/demandes/{id}/pieces-jointes", Allowed(Action::WorkRequests)),
     (Method::GET, "/agent/tableau-de-bord", Allowed(Action::ViewDashboard)),
     (Method::GET, "/agent/nouvelle", Allowed(Action::RecordRequests)),
     (Method::GET, "/agent/par-statut", Allowed(Action::ReadRequests)),

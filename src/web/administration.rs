@@ -2,9 +2,8 @@
 //! categories citizens choose from, departments, the portal settings (texts, colour, logo,
 //! public map), and a read-only view of the audit journal.
 
-use std::sync::Arc;
-
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::multipart::MultipartRejection;

@@ -2,12 +2,12 @@
 //! timeline and actions. Server-rendered, usable without JavaScript; every form carries the
 //! session's CSRF token, checked by the access middleware.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use std::collections::BTreeMap;
-
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,9 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::MaybeCaller;
+use super::intake::{Uploads, multipart_error, save_file};
 use super::page::{html, session, to_sign_in};
+use super::request_form::message_for;
 use crate::domain::Error;
 use crate::domain::actor::Actor;
 use crate::domain::request::{Change, Channel, Visibility};
@@ -35,20 +37,29 @@ pub fn router() -> axum::Router<AppState> {
         .route("/agent/demandes/{id}/commentaire", post(post_comment))
         .route("/agent/demandes/{id}/prise-en-charge", post(post_take))
         .route("/agent/demandes/{id}/transfert", post(post_transfer))
+        .route("/agent/demandes/{id}/attribution", post(post_assignment))
+        .route("/agent/demandes/{id}/pieces-jointes", post(post_attachment))
         .route("/agent/attribution", post(post_bulk_assignment))
 }
 
-/// Names of departments and categories, for display.
+/// Names of departments, categories and people, for display.
 pub(super) struct Names {
     pub(super) departments: BTreeMap<String, String>,
     pub(super) categories: BTreeMap<String, String>,
+    pub(super) people: BTreeMap<String, String>,
 }
 
 impl Names {
     pub(super) fn load(state: &AppState, actor: &Actor) -> Result<Names, Error> {
         let departments = state.catalogue.departments(actor)?.into_iter().map(|d| (d.id, d.name)).collect();
         let categories = state.catalogue.categories(actor)?.into_iter().map(|c| (c.id, c.name)).collect();
-        Ok(Names { departments, categories })
+        let people = state.accounts.names(actor)?;
+        Ok(Names { departments, categories, people })
+    }
+
+    /// A person's name; an identifier without an account (an API token) as it is.
+    pub(super) fn person<'a>(&'a self, id: &'a str) -> &'a str {
+        self.people.get(id).map_or(id, String::as_str)
     }
 
     pub(super) fn department<'a>(&'a self, id: &'a str) -> &'a str {
@@ -233,9 +244,22 @@ struct RequestPage<'a> {
     lines: Vec<Line>,
     next_statuses: Vec<&'static str>,
     departments: Vec<(String, String)>,
+    /// Colleagues the request can be assigned to (id, name).
+    people: Vec<(String, String)>,
+    max_file_mib: u64,
     notice: String,
     problem: String,
     can_work: bool,
+}
+
+impl RequestPage<'_> {
+    fn is_image(&self, media_type: &str) -> bool {
+        media_type.starts_with("image/") && media_type != "image/heic"
+    }
+
+    fn assigned_to(&self, id: &str) -> bool {
+        self.detail.request.assignee.as_deref() == Some(id)
+    }
 }
 
 fn timeline(l: &Locale, names: &Names, detail: &RequestDetail) -> Vec<Line> {
@@ -243,7 +267,11 @@ fn timeline(l: &Locale, names: &Names, detail: &RequestDetail) -> Vec<Line> {
         .events
         .iter()
         .map(|e| {
-            let who = if e.actor.id.is_empty() { l.t("agent.citizen").to_owned() } else { e.actor.id.clone() };
+            let who = if e.actor.id.is_empty() {
+                l.t("agent.citizen").to_owned()
+            } else {
+                names.person(&e.actor.id).to_owned()
+            };
             let (what, text, kind) = match &e.change {
                 Change::Created { channel } => {
                     (format!("{} ({})", l.t("timeline.created"), l.tf("channel", channel.as_str())), None, "event")
@@ -253,7 +281,7 @@ fn timeline(l: &Locale, names: &Names, detail: &RequestDetail) -> Vec<Line> {
                 }
                 Change::Assigned { assignee } => (
                     match assignee {
-                        Some(a) => format!("{} {a}", l.t("agent.assigned_to")),
+                        Some(a) => format!("{} {}", l.t("agent.assigned_to"), names.person(a)),
                         None => l.t("agent.unassigned").to_owned(),
                     },
                     None,
@@ -314,6 +342,7 @@ async fn request_page(
         let lines = timeline(l, &names, &detail);
         let can_work =
             crate::service::permission::require(actor, crate::service::permission::Action::WorkRequests).is_ok();
+        let people = if can_work { state.accounts.assignable(actor)? } else { Vec::new() };
         Ok::<_, Error>(RequestPage {
             l,
             site: state.portal.site(),
@@ -324,6 +353,8 @@ async fn request_page(
             lines,
             next_statuses,
             departments,
+            people,
+            max_file_mib: state.web.max_file_bytes >> 20,
             notice,
             problem: problem.clone(),
             can_work,
@@ -430,6 +461,71 @@ async fn post_transfer(
     let result =
         async { state.requests.transfer(&actor, parse_id(&id)?, form.department, reason).await.map(drop) }.await;
     after(&state, &actor, &id, csrf, user, result).await
+}
+
+#[derive(Debug, Deserialize)]
+struct AssignmentForm {
+    #[serde(default)]
+    assignee: String,
+}
+
+/// Assigns the request to a colleague, or to nobody.
+async fn post_assignment(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<AssignmentForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let result = async {
+        let assignee = Some(form.assignee).filter(|a| !a.is_empty());
+        if let Some(who) = &assignee {
+            if !state.accounts.assignable(&actor)?.iter().any(|(id, _)| id == who) {
+                return Err(Error::invalid("unknown_assignee", "assignee", "no such colleague"));
+            }
+        }
+        state.requests.assign(&actor, parse_id(&id)?, assignee).await.map(drop)
+    }
+    .await;
+    after(&state, &actor, &id, csrf, user, result).await
+}
+
+/// Adds a file (a photo taken on site, a letter sent in answer) to the request.
+async fn post_attachment(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let l = Locale::french();
+    let result = async {
+        let request = parse_id(&id)?;
+        // Checked before anything is stored.
+        state.requests.get(&actor, request).await?;
+        crate::service::permission::require(&actor, crate::service::permission::Action::WorkRequests)?;
+        let no_file = || Error::invalid("required", "file", l.t("agent.attachment_missing"));
+        let mut multipart = multipart.map_err(|e| Error::invalid("malformed_form", "file", e.body_text()))?;
+        let mut field = loop {
+            match multipart.next_field().await.map_err(|e| multipart_error(e).0)? {
+                Some(f) if f.name() == Some("file") && f.file_name().is_some_and(|n| !n.is_empty()) => break f,
+                Some(_) => {}
+                None => return Err(no_file()),
+            }
+        };
+        let mut uploads = Uploads::new(state.files.clone());
+        uploads.push(save_file(&state, &mut field).await?);
+        let attached = state.requests.attach(&actor, request, uploads.list().remove(0)).await;
+        uploads.settle(attached.is_ok());
+        attached.map(drop)
+    }
+    .await;
+    match result {
+        Err(e @ (Error::TooLarge { .. } | Error::UnsupportedType { .. })) => {
+            request_page(&state, &actor, &id, csrf, user, String::new(), message_for(l, &e)).await
+        }
+        other => after(&state, &actor, &id, csrf, user, other).await,
+    }
 }
 
 /// Assigns the ticked requests of the inbox to one person (or to nobody).

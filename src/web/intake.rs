@@ -3,7 +3,7 @@
 //! file is streamed; files are streamed to the file store, typed by content, and a refused
 //! file leaves nothing behind.
 
-use axum::extract::multipart::MultipartError;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
@@ -34,6 +34,17 @@ fn is_multipart(req: &Request) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// Streams one file part to the file store, within the instance's size and type limits, and
+/// names it after the (cleaned) name the client gave.
+pub async fn save_file(state: &AppState, field: &mut Field<'_>) -> Result<NewAttachment, Error> {
+    let name = clean_file_name(field.file_name().unwrap_or_default());
+    let mut upload = state.files.begin(state.web.max_file_bytes, &state.web.allowed_types).await?;
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e).0)? {
+        upload.write(&chunk).await?;
+    }
+    Ok(NewAttachment { file: upload.finish().await?, name })
 }
 
 /// Files received with a request, held until the request is written or refused: dropped

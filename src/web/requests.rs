@@ -12,13 +12,12 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Agent, Json, Query};
-use super::intake::{Uploads, multipart_error, read_body};
+use super::intake::{Uploads, multipart_error, read_body, save_file};
 use super::public::created_response;
 use crate::domain::Error;
-use crate::domain::media::clean_file_name;
 use crate::domain::request::{Channel, NewRequest, Request as CitizenRequest, Visibility};
 use crate::domain::status::Status;
-use crate::service::requests::{NewAttachment, RequestDetail, RequestSummary};
+use crate::service::requests::{RequestDetail, RequestSummary};
 use crate::store::requests::{DashboardCounts, RequestQuery, Sort};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -229,25 +228,27 @@ async fn post_attachment(
         .map_err(multipart_error)?
         .filter(|f| f.name() == Some("file"))
         .ok_or_else(|| invalid("required", "file", "send one `file` part"))?;
-    let name = clean_file_name(field.file_name().unwrap_or_default());
-    let mut upload = state.files.begin(state.web.max_file_bytes, &state.web.allowed_types).await?;
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        upload.write(&chunk).await?;
-    }
     let mut uploads = Uploads::new(state.files.clone());
-    uploads.push(NewAttachment { file: upload.finish().await?, name });
+    uploads.push(save_file(&state, &mut field).await?);
     let updated = state.requests.attach(&actor, id, uploads.list().remove(0)).await;
     uploads.settle(updated.is_ok());
     Ok(axum::Json(updated?))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+struct AttachmentView {
+    /// `1`: shown in the browser (images, PDF) rather than downloaded.
+    inline: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/v1/requests/{id}/attachments/{sha256}", tag = "requests", security(("bearer" = [])),
-    params(("id" = u64, Path), ("sha256" = String, Path)),
-    responses((status = 200, description = "The file, as an attachment download"), (status = 404, body = ErrorBody)))]
+    params(("id" = u64, Path), ("sha256" = String, Path), AttachmentView),
+    responses((status = 200, description = "The file, downloaded or shown (`inline=1`)"), (status = 404, body = ErrorBody)))]
 async fn get_attachment(
     State(state): State<AppState>,
     Agent(actor): Agent,
     Path((id, sha256)): Path<(String, String)>,
+    Query(view): Query<AttachmentView>,
 ) -> ApiResult<Response> {
     let (attachment, bytes) = state.requests.attachment_file(&actor, parse_id(&id)?, &sha256).await?;
     let mut response = bytes.into_response();
@@ -255,7 +256,9 @@ async fn get_attachment(
     if let Ok(v) = HeaderValue::from_str(&attachment.media_type) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    let disposition = format!("attachment; filename=\"{}\"", attachment.name.replace(|c: char| !c.is_ascii(), "_"));
+    // Files were typed by their content at upload: only images and PDF are kept, safe to show.
+    let kind = if view.inline.is_some() { "inline" } else { "attachment" };
+    let disposition = format!("{kind}; filename=\"{}\"", attachment.name.replace(|c: char| !c.is_ascii(), "_"));
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }

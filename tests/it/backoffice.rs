@@ -507,3 +507,71 @@ async fn an_admin_changes_the_portal_settings_and_they_survive_a_restart() {
     assert_eq!(removed.status, 200);
     assert_eq!(s.http.get(s.at("/logo")).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn an_agent_assigns_a_request_to_a_colleague_and_attaches_a_photo_shown_on_the_page() {
+    let s = Server::start(&[]).await;
+    s.submit("Lampadaire éteint rue Haute").await;
+    let mut agent = signed_in(&s, "voirie@mairie.example", "agent").await;
+    signed_in(&s, "eclairage@mairie.example", "agent").await;
+    let token = s.token("admin");
+    let (_, accounts) = s.get("/api/v1/accounts", Some(&token)).await;
+    let colleague_id = accounts.as_array().unwrap().iter().find(|a| a["email"] == "eclairage@mairie.example").unwrap()
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let page = agent.get(&s.at("/agent/demandes/1")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.input("csrf_token").unwrap();
+    assert!(page.body.contains(&format!("<option value=\"{colleague_id}\"")), "the colleague is offered");
+
+    // Assigning to someone unknown changes nothing; to the colleague, the page names them.
+    let unknown = agent
+        .post_form(&s.at("/agent/demandes/1/attribution"), &[("csrf_token", &csrf), ("assignee", "acc-nobody")])
+        .await;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    let (_, detail) = s.get("/api/v1/requests/1", Some(&token)).await;
+    assert!(detail["request"]["assignee"].is_null(), "{detail}");
+    let assigned = agent
+        .post_form(&s.at("/agent/demandes/1/attribution"), &[("csrf_token", &csrf), ("assignee", &colleague_id)])
+        .await;
+    assert_eq!(assigned.status, 200, "{}", assigned.body);
+    let (_, detail) = s.get("/api/v1/requests/1", Some(&token)).await;
+    assert_eq!(detail["request"]["assignee"], colleague_id.as_str(), "{detail}");
+    // People are named, not identified: in the assignee field and in the timeline.
+    assert!(assigned.body.contains("<dd>eclairage@mairie.example</dd>"), "{}", assigned.body);
+    let shown = assigned.body.replace(&format!("value=\"{colleague_id}\""), "");
+    let leaks: Vec<&str> = shown.lines().filter(|l| l.contains(&colleague_id)).collect();
+    assert!(leaks.is_empty(), "{leaks:?}");
+
+    // Files: without the token in the action, refused; a script renamed .png, refused with
+    // a message and nothing kept; a photo, added and shown.
+    let files_before = stored_files(&s.data);
+    let no_token = agent
+        .post_multipart(&s.at("/agent/demandes/1/pieces-jointes"), &[("file", "a.png".into(), PNG.to_vec())])
+        .await;
+    assert_eq!(no_token.status, 400);
+    let action = s.at(&format!("/agent/demandes/1/pieces-jointes?csrf_token={csrf}"));
+    let hostile = b"#!/bin/sh\nrm -rf /\n".to_vec();
+    let refused = agent.post_multipart(&action, &[("file", "photo.png".into(), hostile)]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("role=\"alert\""), "{}", refused.body);
+    let empty = agent.post_multipart(&action, &[("csrf_token", String::new(), csrf.clone().into_bytes())]).await;
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    assert!(empty.body.contains("Choisissez le fichier à joindre."));
+    assert_eq!(stored_files(&s.data), files_before);
+    let sent = agent.post_multipart(&action, &[("file", "sur-place.png".into(), PNG.to_vec())]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("alt=\"sur-place.png\" class=\"thumbnail\""), "{}", sent.body);
+    let (_, detail) = s.get("/api/v1/requests/1", Some(&token)).await;
+    let sha = detail["request"]["attachments"][0]["sha256"].as_str().unwrap().to_owned();
+    let url = format!("/api/v1/requests/1/attachments/{sha}");
+    let shown = agent.get(&s.at(&format!("{url}?inline=1"))).await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.headers["content-disposition"], "inline; filename=\"sur-place.png\"");
+    assert_eq!(shown.headers["content-type"], "image/png");
+    let downloaded = agent.get(&s.at(&url)).await;
+    assert_eq!(downloaded.headers["content-disposition"], "attachment; filename=\"sur-place.png\"");
+}
