@@ -123,7 +123,7 @@ pub struct StoreBuilder {
 impl StoreBuilder {
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<StoreBuilder> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Store(format!("{}: {e}", dir.display())))?;
-        let db = sled_config(dir, cache_capacity_bytes).open().map_err(|e| match e {
+        let db = open_db(dir, cache_capacity_bytes, std::time::Duration::from_secs(2)).map_err(|e| match e {
             sled::Error::Io(io) if is_lock_error(&io) => {
                 Error::Unavailable("the store is in use by another process (is `guichet serve` running?)".into())
             }
@@ -466,19 +466,24 @@ fn sled_config(dir: &Path, cache_capacity_bytes: u64) -> sled::Config {
 /// an import, a restore or a server run, this makes the next start read the snapshot instead
 /// of replaying gigabytes of log. Every handle on the store must have been dropped.
 pub fn settle(dir: &Path, cache_capacity_bytes: u64) -> Result<()> {
-    // sled's I/O threads may still hold the previous handle for a moment after it is
-    // dropped; its file lock goes with that last reference.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let db = loop {
+    let db = open_db(dir, cache_capacity_bytes, std::time::Duration::from_secs(10)).map_err(store_error)?;
+    db.flush().map_err(store_error)?;
+    Ok(())
+}
+
+/// Opens sled, waiting up to `patience` for the file lock: sled's I/O threads may still
+/// hold a handle this process just dropped for a moment (the lock goes with the last
+/// reference). Another process holding it is reported once `patience` is over.
+fn open_db(dir: &Path, cache_capacity_bytes: u64, patience: std::time::Duration) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
         match sled_config(dir, cache_capacity_bytes).open() {
             Err(sled::Error::Io(e)) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            other => break other.map_err(store_error)?,
+            other => return other,
         }
-    };
-    db.flush().map_err(store_error)?;
-    Ok(())
+    }
 }
 
 /// Writes a file readable by its owner only (mode 0600), durably.

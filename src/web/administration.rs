@@ -21,7 +21,7 @@ use crate::domain::Error;
 use crate::domain::account::{Account, AccountStatus, Guest, GuestStatus, Invitation, Scope};
 use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::audit::AuditEntry;
-use crate::domain::catalogue::{Category, Department, RequiredField};
+use crate::domain::catalogue::{Category, Department, ImplicitDecision, ImplicitOutcome, RequiredField};
 use crate::domain::portal::{Logo, MAX_LOGO_BYTES};
 use crate::l10n::Locale;
 use crate::service::accounts::AccountChange;
@@ -36,8 +36,9 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/invitations", post(post_invitation))
         .route("/admin/invites/{id}/approbation", post(post_guest_approval))
         .route("/admin/categories", get(get_categories).post(post_category))
+        .route("/admin/categories/{id}", get(get_category).post(post_category_change))
         .route("/admin/journal", get(get_journal))
-        .route("/admin/services", get(get_departments))
+        .route("/admin/services", get(get_departments).post(post_new_department))
         .route("/admin/services/{id}", post(post_department))
         .route("/admin/parametres", get(get_settings).post(post_settings))
         .route("/admin/parametres/logo", post(post_logo))
@@ -240,15 +241,41 @@ struct CategoriesPage<'a> {
     user: String,
     csrf: String,
     categories: Vec<Category>,
-    departments: BTreeMap<String, String>,
     notice: String,
     problem: String,
-    /// The new-category form as it was sent (kept after an error), and the field at fault.
-    typed: Vec<(String, String)>,
-    problem_field: String,
+    /// The new-category form, as it was sent when it was refused.
+    form: CategoryForm,
 }
 
 impl CategoriesPage<'_> {
+    fn department<'a>(&'a self, id: &'a str) -> &'a str {
+        self.form.departments.get(id).map_or(id, String::as_str)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/category.html")]
+struct CategoryPage<'a> {
+    l: &'a Locale,
+    site: Arc<Site>,
+    user: String,
+    csrf: String,
+    id: String,
+    name: String,
+    problem: String,
+    form: CategoryForm,
+}
+
+/// A category's form as shown: the values (typed, or the category's own), the field at
+/// fault, the departments to choose from, and whether it edits an existing category.
+struct CategoryForm {
+    typed: Vec<(String, String)>,
+    problem_field: String,
+    departments: BTreeMap<String, String>,
+    editing: bool,
+}
+
+impl CategoryForm {
     fn typed(&self, name: &str, default: &str) -> String {
         self.typed.iter().find(|(k, _)| k == name).map_or_else(|| default.to_owned(), |(_, v)| v.clone())
     }
@@ -261,19 +288,111 @@ impl CategoriesPage<'_> {
         self.problem_field == field
     }
 
-    fn department<'a>(&'a self, id: &'a str) -> &'a str {
-        self.departments.get(id).map_or(id, String::as_str)
+    /// An existing category as form values.
+    fn values_of(c: &Category) -> Vec<(String, String)> {
+        let mut typed = vec![
+            ("id".to_owned(), c.id.clone()),
+            ("name".to_owned(), c.name.clone()),
+            ("description".to_owned(), c.description.clone()),
+            ("department".to_owned(), c.department.clone()),
+            ("sla_days".to_owned(), c.sla_days.to_string()),
+        ];
+        typed.extend(c.required.iter().map(|r| ("required".to_owned(), required_name(*r).to_owned())));
+        if let Some(implicit) = &c.implicit_decision {
+            typed.push(("implicit_months".to_owned(), implicit.months.to_string()));
+            let outcome = match implicit.outcome {
+                ImplicitOutcome::Acceptance => "acceptance",
+                ImplicitOutcome::Rejection => "rejection",
+            };
+            typed.push(("implicit_outcome".to_owned(), outcome.to_owned()));
+        }
+        for (flag, on) in [("public", c.public), ("active", c.active)] {
+            if on {
+                typed.push((flag.to_owned(), "1".to_owned()));
+            }
+        }
+        typed
     }
 }
 
-/// What went wrong with the new-category form: the field (its id in the form) and why.
+const REQUIRED_FIELDS: [(RequiredField, &str); 5] = [
+    (RequiredField::Name, "name"),
+    (RequiredField::Email, "email"),
+    (RequiredField::Phone, "phone"),
+    (RequiredField::PostalAddress, "postal_address"),
+    (RequiredField::Location, "location"),
+];
+
+fn required_name(field: RequiredField) -> &'static str {
+    REQUIRED_FIELDS.iter().find(|(f, _)| *f == field).map_or("", |(_, name)| name)
+}
+
+/// What went wrong with a category form: the field (its id in the form) and why.
 type FormProblem = (String, String);
+
+/// The category a form describes; `id` is the form's for a new category, the address's when
+/// editing (an identifier never changes: requests and peers refer to it).
+fn category_from_form(fields: &[(String, String)], id: Option<&str>) -> Result<Category, FormProblem> {
+    let l = Locale::french();
+    let value =
+        |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let problem = |field: &str, key: &str| (field.to_owned(), l.t(key).to_owned());
+    let required = fields
+        .iter()
+        .filter(|(k, _)| k == "required")
+        .filter_map(|(_, v)| REQUIRED_FIELDS.iter().find(|(_, name)| name == v).map(|(f, _)| *f))
+        .collect();
+    let sla_days = value("sla_days").parse::<u32>().map_err(|_| problem("c-sla", "admin.sla_invalid"))?;
+    let implicit_decision = match value("implicit_months").as_str() {
+        "" => None,
+        months => Some(ImplicitDecision {
+            months: months.parse().map_err(|_| problem("c-implicit", "admin.implicit_invalid"))?,
+            outcome: if value("implicit_outcome") == "acceptance" {
+                ImplicitOutcome::Acceptance
+            } else {
+                ImplicitOutcome::Rejection
+            },
+        }),
+    };
+    Ok(Category {
+        id: id.map_or_else(|| value("id"), str::to_owned),
+        name: value("name"),
+        description: value("description"),
+        department: value("department"),
+        sla_days,
+        required,
+        implicit_decision,
+        public: fields.iter().any(|(k, _)| k == "public"),
+        active: id.is_none() || fields.iter().any(|(k, _)| k == "active"),
+    })
+}
+
+/// Where a refused category went wrong, in the form's words.
+fn category_problem(e: &Error) -> Option<FormProblem> {
+    let l = Locale::french();
+    let (id, key) = match e {
+        Error::Invalid { field, .. } => match field.as_deref() {
+            Some("id") => ("c-id", "admin.id_invalid"),
+            Some("name") => ("c-name", "admin.name_invalid"),
+            Some("sla_days") => ("c-sla", "admin.sla_invalid"),
+            Some("department") => ("c-department", "form_error.invalid"),
+            Some(f) if f.starts_with("implicit") => ("c-implicit", "admin.implicit_invalid"),
+            _ => ("c-name", "form_error.invalid"),
+        },
+        Error::Conflict { .. } => ("c-id", "admin.id_taken"),
+        _ => return None,
+    };
+    Some((id.to_owned(), l.t(key).to_owned()))
+}
+
+fn department_names(state: &AppState, actor: &Actor) -> Result<BTreeMap<String, String>, Error> {
+    Ok(state.catalogue.departments(actor)?.into_iter().map(|d| (d.id, d.name)).collect())
+}
 
 fn categories_page(
     state: &AppState,
     actor: &Actor,
-    csrf: String,
-    user: String,
+    (csrf, user): (String, String),
     notice: String,
     problem: Option<FormProblem>,
     typed: Vec<(String, String)>,
@@ -282,23 +401,21 @@ fn categories_page(
     let result = (|| {
         let mut categories = state.catalogue.categories(actor)?;
         categories.sort_by(|a, b| a.name.cmp(&b.name));
-        let departments = state.catalogue.departments(actor)?.into_iter().map(|d| (d.id, d.name)).collect();
-        Ok::<_, Error>((categories, departments))
+        Ok::<_, Error>((categories, department_names(state, actor)?))
     })();
     match result {
         Ok((categories, departments)) => {
             let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let form = CategoryForm { typed, problem_field, departments, editing: false };
             let page = CategoriesPage {
                 l: Locale::french(),
                 site: state.portal.site(),
                 user,
                 csrf,
                 categories,
-                departments,
                 notice,
                 problem,
-                typed,
-                problem_field,
+                form,
             };
             html(status, &page)
         }
@@ -313,64 +430,99 @@ async fn get_categories(
 ) -> Response {
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let notice = f.ok.map(|_| Locale::french().t("agent.saved").to_owned()).unwrap_or_default();
-    categories_page(&state, &actor, csrf, user, notice, None, Vec::new())
+    categories_page(&state, &actor, (csrf, user), notice, None, Vec::new())
 }
 
-/// A new category: identifier, name, description, department, delay, required fields.
+/// A new category: identifier, name, description, department, delay, required fields,
+/// implicit decision.
 async fn post_category(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Response {
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let value =
-        |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
-    let required = fields
-        .iter()
-        .filter(|(k, _)| k == "required")
-        .filter_map(|(_, v)| match v.as_str() {
-            "name" => Some(RequiredField::Name),
-            "email" => Some(RequiredField::Email),
-            "phone" => Some(RequiredField::Phone),
-            "postal_address" => Some(RequiredField::PostalAddress),
-            "location" => Some(RequiredField::Location),
-            _ => None,
-        })
-        .collect();
-    let l = Locale::french();
     let typed: Vec<(String, String)> = fields.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
-    let Ok(sla_days) = value("sla_days").parse::<u32>() else {
-        let problem = Some(("c-sla".to_owned(), l.t("admin.sla_invalid").to_owned()));
-        return categories_page(&state, &actor, csrf, user, String::new(), problem, typed);
-    };
-    let category = Category {
-        id: value("id"),
-        name: value("name"),
-        description: value("description"),
-        department: value("department"),
-        sla_days,
-        required,
-        implicit_decision: None,
-        public: fields.iter().any(|(k, _)| k == "public"),
-        active: true,
+    let category = match category_from_form(&fields, None) {
+        Ok(category) => category,
+        Err(problem) => return categories_page(&state, &actor, (csrf, user), String::new(), Some(problem), typed),
     };
     match state.catalogue.put_category(&actor, category, true).await {
         Ok(_) => Redirect::to("/admin/categories?ok=1").into_response(),
-        Err(Error::Invalid { field, .. }) => {
-            let (id, key) = match field.as_deref() {
-                Some("id") => ("c-id", "admin.id_invalid"),
-                Some("name") => ("c-name", "admin.name_invalid"),
-                Some("sla_days") => ("c-sla", "admin.sla_invalid"),
-                Some("department") => ("c-department", "form_error.invalid"),
-                _ => ("c-name", "form_error.invalid"),
+        Err(e) => match category_problem(&e) {
+            Some(problem) => categories_page(&state, &actor, (csrf, user), String::new(), Some(problem), typed),
+            None => ApiError(e).into_response(),
+        },
+    }
+}
+
+fn category_page(
+    state: &AppState,
+    actor: &Actor,
+    (csrf, user): (String, String),
+    id: &str,
+    problem: Option<FormProblem>,
+    typed: Option<Vec<(String, String)>>,
+) -> Response {
+    let result = (|| {
+        let category = state.catalogue.categories(actor)?.into_iter().find(|c| c.id == id);
+        let category = category.ok_or(Error::not_found("category"))?;
+        Ok::<_, Error>((category, department_names(state, actor)?))
+    })();
+    match result {
+        Ok((category, departments)) => {
+            let (problem_field, problem) = problem.unwrap_or_default();
+            let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let typed = typed.unwrap_or_else(|| CategoryForm::values_of(&category));
+            let form = CategoryForm { typed, problem_field, departments, editing: true };
+            let page = CategoryPage {
+                l: Locale::french(),
+                site: state.portal.site(),
+                user,
+                csrf,
+                id: category.id,
+                name: category.name,
+                problem,
+                form,
             };
-            categories_page(&state, &actor, csrf, user, String::new(), Some((id.into(), l.t(key).into())), typed)
-        }
-        Err(Error::Conflict { .. }) => {
-            let problem = Some(("c-id".to_owned(), l.t("admin.id_taken").to_owned()));
-            categories_page(&state, &actor, csrf, user, String::new(), problem, typed)
+            html(status, &page)
         }
         Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn get_category(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    category_page(&state, &actor, (csrf, user), &id, None, None)
+}
+
+/// Changes a category: name, description, department, delay, required fields, implicit
+/// decision, whether the portal offers it and whether it is still in use.
+async fn post_category_change(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let mut typed: Vec<(String, String)> = fields.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
+    typed.push(("id".to_owned(), id.clone()));
+    let result = match category_from_form(&fields, Some(&id)) {
+        Ok(category) => {
+            state.catalogue.put_category(&actor, category, false).await.map_err(|e| match category_problem(&e) {
+                Some(problem) => Ok(problem),
+                None => Err(e),
+            })
+        }
+        Err(problem) => Err(Ok(problem)),
+    };
+    match result {
+        Ok(_) => Redirect::to("/admin/categories?ok=1").into_response(),
+        Err(Ok(problem)) => category_page(&state, &actor, (csrf, user), &id, Some(problem), Some(typed)),
+        Err(Err(e)) => ApiError(e).into_response(),
     }
 }
 
@@ -427,6 +579,8 @@ struct DepartmentsPage<'a> {
     notice: String,
     /// The department whose form failed, and why.
     problem: Option<(String, String)>,
+    /// The new department's name and identifier as typed, kept when refused.
+    typed_new: (String, String),
 }
 
 impl DepartmentsPage<'_> {
@@ -441,6 +595,7 @@ fn departments_page(
     (csrf, user): (String, String),
     notice: String,
     problem: Option<(String, String)>,
+    typed_new: (String, String),
 ) -> Response {
     match state.catalogue.departments(actor) {
         Ok(mut departments) => {
@@ -454,6 +609,7 @@ fn departments_page(
                 departments,
                 notice,
                 problem,
+                typed_new,
             };
             html(status, &page)
         }
@@ -469,8 +625,44 @@ async fn get_departments(
 ) -> Response {
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let notice = f.ok.map(|_| Locale::french().t("agent.saved").to_owned()).unwrap_or_default();
-    departments_page(&state, &actor, (csrf, user), notice, None)
+    departments_page(&state, &actor, (csrf, user), notice, None, Default::default())
 }
+
+#[derive(Debug, Deserialize)]
+struct NewDepartmentForm {
+    id: String,
+    name: String,
+}
+
+/// A new department, to which categories can then route requests.
+async fn post_new_department(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<NewDepartmentForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let department = Department {
+        id: form.id.trim().to_owned(),
+        name: form.name.trim().to_owned(),
+        email: String::new(),
+        phone: String::new(),
+        address: String::new(),
+        active: true,
+    };
+    let typed = (form.name, form.id);
+    let key = match state.catalogue.put_department(&actor, department, true).await {
+        Ok(d) => return Redirect::to(&format!("/admin/services?ok=1#name-{}", d.id)).into_response(),
+        Err(Error::Invalid { field, .. }) if field.as_deref() == Some("id") => "admin.department_id_invalid",
+        Err(Error::Invalid { .. }) => "admin.department_name_invalid",
+        Err(Error::Conflict { .. }) => "admin.department_id_taken",
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let problem = Some((NEW_DEPARTMENT.to_owned(), Locale::french().t(key).to_owned()));
+    departments_page(&state, &actor, (csrf, user), String::new(), problem, typed)
+}
+
+/// The form id of the new department, where its problems are shown.
+const NEW_DEPARTMENT: &str = "new";
 
 #[derive(Debug, Deserialize)]
 struct DepartmentForm {
@@ -512,7 +704,8 @@ async fn post_department(
                 Some("phone") => "form_error.contact_phone_invalid_phone",
                 _ => "form_error.invalid",
             };
-            departments_page(&state, &actor, (csrf, user), String::new(), Some((id, l.t(key).to_owned())))
+            let problem = Some((id, l.t(key).to_owned()));
+            departments_page(&state, &actor, (csrf, user), String::new(), problem, Default::default())
         }
         Err(e) => ApiError(e).into_response(),
     }

@@ -161,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .merge(administration::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), page::errors_as_pages))
         .with_state(state)
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(axum::middleware::from_fn(middleware::api_errors_as_json))

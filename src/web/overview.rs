@@ -50,6 +50,9 @@ struct DashboardPage<'a> {
     csrf: String,
     counts: DashboardCounts,
     charts: Vec<(&'static str, Vec<Bar>)>,
+    /// The most overdue requests (oldest maximum date first).
+    overdue: Vec<RequestSummary>,
+    names: Names,
 }
 
 async fn get_dashboard(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
@@ -68,7 +71,9 @@ async fn get_dashboard(State(state): State<AppState>, MaybeCaller(caller): Maybe
             ("agent.by_category", bars(counts.by_category.iter().map(|(k, v)| (names.category(k).to_owned(), *v)))),
             ("agent.by_week", bars(counts.by_week.iter().map(|(k, v)| (k.clone(), *v)))),
         ];
-        Ok::<_, Error>(DashboardPage { l, site: state.portal.site(), user, csrf, counts, charts })
+        let overdue_query = RequestQuery { overdue: true, limit: 20, ..RequestQuery::new(state.requests.now()) };
+        let (overdue, _) = state.requests.list(&actor, overdue_query).await?;
+        Ok::<_, Error>(DashboardPage { l, site: state.portal.site(), user, csrf, counts, charts, overdue, names })
     }
     .await;
     match result {

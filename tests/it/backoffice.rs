@@ -84,11 +84,24 @@ async fn managers_see_the_dashboard_with_a_table_for_each_chart() {
     let mut manager = signed_in(&s, "dgs@mairie.example", "manager").await;
     let page = manager.get(&s.at("/agent/tableau-de-bord")).await;
     assert_eq!(page.status, 200);
-    for expected in
-        ["Qualité de service", "<svg class=\"chart\" role=\"img\"", "<th scope=\"row\">Formulaire en ligne</th>"]
-    {
+    for expected in [
+        "Qualité de service",
+        "<svg class=\"chart\" role=\"img\"",
+        "<th scope=\"row\">Formulaire en ligne</th>",
+        "Aucune demande en retard.",
+    ] {
         assert!(page.body.contains(expected), "{expected} missing: {}", page.body);
     }
+    // A letter received two months ago and never answered is listed as overdue.
+    let received_at = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 60)).to_string();
+    let letter = serde_json::json!({"channel": "post", "received_at": received_at,
+        "request": citizen_request("voirie", "Courrier resté sans réponse")});
+    let (status, created) = s.post("/api/v1/intake", Some(&s.token("agent")), &letter).await;
+    assert_eq!(status, 201, "{created}");
+    let page = manager.get(&s.at("/agent/tableau-de-bord")).await;
+    let table = &page.body[page.body.find("Demandes en retard").unwrap()..];
+    let registration = created["registration"].as_str().unwrap();
+    assert!(table.contains(&format!("<a href=\"/agent/demandes/{}\">{registration}</a>", created["id"])), "{table}");
     let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
     let refused = agent.get(&s.at("/agent/tableau-de-bord")).await;
     assert_eq!(refused.status, 403);
@@ -232,6 +245,45 @@ async fn an_admin_invites_sets_roles_and_creates_a_category_that_citizens_then_s
         )
         .await;
     assert_eq!(bad.status, 422);
+
+    // The category edited: its form holds its values; a delay of implicit decision in
+    // words is refused and changes nothing; then a longer delay, an implicit rejection after
+    // two months, and taken out of service: the portal no longer offers it.
+    let edit = admin.get(&s.at("/admin/categories/graffitis")).await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    assert_eq!(edit.input("sla_days").as_deref(), Some("7"));
+    assert!(edit.body.contains("id=\"c-active\" name=\"active\" value=\"1\" checked"), "{}", edit.body);
+    let change = |months: &'static str, active: bool| {
+        let mut form = vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "Graffitis".to_owned()),
+            ("department", "technique".to_owned()),
+            ("sla_days", "10".to_owned()),
+            ("implicit_months", months.to_owned()),
+            ("implicit_outcome", "rejection".to_owned()),
+        ];
+        if active {
+            form.push(("active", "1".to_owned()));
+        }
+        form
+    };
+    let refused = admin.post_values(&s.at("/admin/categories/graffitis"), &change("deux", true)).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("entre 1 et 24") && refused.body.contains("value=\"deux\""), "{}", refused.body);
+    let (_, categories) = s.get("/api/v1/categories", None).await;
+    let graffitis = categories.as_array().unwrap().iter().find(|c| c["id"] == "graffitis").unwrap().clone();
+    assert_eq!(graffitis["sla_days"], 7, "unchanged: {graffitis}");
+    let saved = admin.post_values(&s.at("/admin/categories/graffitis"), &change("2", false)).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("(hors service)"));
+    let (_, all) = s.get("/api/v1/admin/categories", Some(&s.token("admin"))).await;
+    let graffitis = all.as_array().unwrap().iter().find(|c| c["id"] == "graffitis").unwrap().clone();
+    assert_eq!(graffitis["sla_days"], 10, "{graffitis}");
+    assert_eq!(graffitis["implicit_decision"], serde_json::json!({"months": 2, "outcome": "rejection"}));
+    assert_eq!(graffitis["active"], false);
+    let home = s.http.get(s.at("/")).send().await.unwrap().text().await.unwrap();
+    assert!(!home.contains("href=\"/demande/graffitis\""), "no longer offered");
+    assert_eq!(admin.get(&s.at("/admin/categories/nope")).await.status, 404);
 
     let journal = admin.get(&s.at("/admin/journal")).await;
     assert_eq!(journal.status, 200);
@@ -383,6 +435,26 @@ async fn an_admin_gives_a_department_the_contact_details_printed_on_acknowledgem
         s.http.get(s.at(&format!("/accuse/{}", created["tracking_code"].as_str().unwrap()))).send().await.unwrap();
     let ack = ack.text().await.unwrap();
     assert!(ack.contains("st@mairie.example") && ack.contains("03 88 00 00 00"), "{ack}");
+
+    // A new department; an identifier with spaces, or taken, is refused with nothing made.
+    let csrf = admin.get(&s.at("/admin/services")).await.input("csrf_token").unwrap();
+    let new =
+        |id: &str| [("csrf_token", csrf.clone()), ("name", "Sports et jeunesse".to_owned()), ("id", id.to_owned())];
+    let spaced = admin.post_values(&s.at("/admin/services"), &new("sports jeunesse")).await;
+    assert_eq!(spaced.status, 422);
+    assert!(spaced.body.contains("écrit en minuscules, chiffres et tirets"), "{}", spaced.body);
+    assert!(spaced.body.contains("value=\"sports jeunesse\""), "what was typed is kept");
+    let taken = admin.post_values(&s.at("/admin/services"), &new("technique")).await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.body.contains("Un service a déjà cet identifiant."));
+    let created = admin.post_values(&s.at("/admin/services"), &new("sports-jeunesse")).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("<legend>Sports et jeunesse</legend>"), "{}", created.body);
+    let (_, departments) = s.get("/api/v1/departments", Some(&s.token("admin"))).await;
+    let names: Vec<&str> = departments.as_array().unwrap().iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "Sports et jeunesse").count(), 1, "{departments}");
+    assert!(names.contains(&"Services techniques"), "the taken identifier kept its department: {departments}");
+
     let mut agent = signed_in(&s, "agent@mairie.example", "agent").await;
     assert_eq!(agent.get(&s.at("/admin/services")).await.status, 403);
 }
@@ -425,8 +497,8 @@ async fn an_admin_changes_the_portal_settings_and_they_survive_a_restart() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Fixé par le fichier de configuration") && page.body.contains(&s.at("")));
     let csrf = page.input("csrf_token").unwrap();
-    let settings = |csrf: &'static str, color: &'static str, statement: &'static str| {
-        vec![
+    let settings = |csrf: &str, color: &str, statement: &str| {
+        [
             ("csrf_token", csrf),
             ("accessibility_status", "partiellement conforme"),
             ("accessibility_statement", statement),
@@ -434,25 +506,25 @@ async fn an_admin_changes_the_portal_settings_and_they_survive_a_restart() {
             ("accent_color", color),
             ("public_map", "1"),
         ]
+        .map(|(k, v)| (k, v.to_owned()))
     };
-    let token: &'static str = csrf.clone().leak();
 
     // Bad input changes nothing: a colour that does not read on white, an empty notice,
     // a form without its CSRF token.
     let journal_before = s.audit_entries();
-    let refused = admin.post_form(&s.at("/admin/parametres"), &settings(token, "#ffcc00", "Déclaration")).await;
+    let refused = admin.post_values(&s.at("/admin/parametres"), &settings(&csrf, "#ffcc00", "Déclaration")).await;
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("contraste inférieur à 4,5:1") && refused.body.contains("value=\"#ffcc00\""));
-    let empty = admin.post_form(&s.at("/admin/parametres"), &settings(token, "#6a1b4d", "   ")).await;
+    let empty = admin.post_values(&s.at("/admin/parametres"), &settings(&csrf, "#6a1b4d", "   ")).await;
     assert_eq!(empty.status, 422);
-    let forged = admin.post_form(&s.at("/admin/parametres"), &settings("forged", "#6a1b4d", "Déclaration")).await;
+    let forged = admin.post_values(&s.at("/admin/parametres"), &settings("forged", "#6a1b4d", "Déclaration")).await;
     assert_eq!(forged.status, 400);
     assert_eq!(s.audit_entries(), journal_before);
     let home = admin.get(&s.at("/")).await.body;
     assert!(home.contains("Accessibilité : non conforme") && !home.contains("href=\"/carte\""));
 
-    let good = settings(token, "#6A1B4D", "Premier paragraphe.\r\n\r\nSecond paragraphe.");
-    let saved = admin.post_form(&s.at("/admin/parametres"), &good).await;
+    let good = settings(&csrf, "#6A1B4D", "Premier paragraphe.\r\n\r\nSecond paragraphe.");
+    let saved = admin.post_values(&s.at("/admin/parametres"), &good).await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     assert!(saved.body.contains("Modification enregistrée"));
     let check_portal = |s: &Server| {

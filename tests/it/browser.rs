@@ -150,6 +150,12 @@ impl Browser {
         self.go(reqwest::Method::POST, url, Some(body)).await
     }
 
+    /// `post_form` with owned values.
+    pub async fn post_values(&mut self, url: &str, form: &[(&str, String)]) -> Page {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post_form(url, &form).await
+    }
+
     /// POST a `multipart/form-data` form, following the redirects that come back.
     pub async fn post_multipart(&mut self, url: &str, parts: &[crate::support::Part<'_>]) -> Page {
         let body = crate::support::multipart_parts(parts);

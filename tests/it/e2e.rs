@@ -320,3 +320,19 @@ async fn a_citizen_places_a_request_on_the_map_which_agents_then_see_in_chromium
     assert!((location["lon"].as_f64().unwrap() - shown("lon")).abs() < 1e-6, "{detail} {data}");
     assert!((shown("lat") - 48.8771).abs() < 0.05 && (shown("lon") - 2.3933).abs() < 0.05, "{data}");
 }
+
+/// The page types no other scenario reaches, audited; error pages for browsers.
+#[tokio::test]
+async fn every_other_page_type_is_audited_in_chromium() {
+    let s = Server::start(&[]).await;
+    let (id, _) = api_request(&s, "voirie", "Trottoir abîmé").await;
+    let run = s.cli(&["admin", "invite", "--email", "dgs@mairie.example", "--role", "admin"]);
+    run.assert_ok();
+    let env = [("LINK", run.stdout.trim().to_owned()), ("REQUEST_ID", id.to_string())];
+    let report = scenario(&s, "pages", &env).await;
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(9), "{report}");
+    // Outside the browser, the API's clients keep their JSON.
+    let (status, body) = s.get("/une-adresse-inconnue", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
