@@ -188,6 +188,32 @@ export async function navigation(page, action) {
     return responses;
 }
 
+// Presses Tab until `target` (a locator) has the focus, checking that the focus can be
+// seen there (an outline or a shadow); returns the ids (or tag names) met on the way.
+// Fails after `limit` presses.
+export async function tabTo(t, page, target, limit = 10) {
+    const met = [];
+    for (let i = 0; i < limit; i += 1) {
+        await page.keyboard.press('Tab');
+        met.push(
+            await page.evaluate(() => {
+                const e = document.activeElement;
+                return e && e !== document.body ? e.id || e.tagName.toLowerCase() : null;
+            }),
+        );
+        if (await target.evaluate((e) => e === document.activeElement)) {
+            const ring = await target.evaluate((e) => {
+                const style = getComputedStyle(e);
+                return style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 ? 'outline' : style.boxShadow;
+            });
+            t.check(ring !== 'none', `the focus on ${met.at(-1)} is visible`);
+            return met;
+        }
+    }
+    t.check(false, `${target} never got the focus with Tab; focus went through ${JSON.stringify(met)}`);
+    return met;
+}
+
 // Whether scripts of the page itself run: a script element added to the page runs only
 // where JavaScript is on (the harness's own calls run either way). Answering false takes
 // two seconds.

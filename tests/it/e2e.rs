@@ -336,3 +336,22 @@ async fn every_other_page_type_is_audited_in_chromium() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found", "{body}");
 }
+
+/// The citizen's and the agent's main tasks done with the keyboard alone, the focus visible
+/// at every stop; the result then checked through the API.
+#[tokio::test]
+async fn the_main_tasks_are_done_with_the_keyboard_alone_in_chromium() {
+    let s = Server::start(&[]).await;
+    let run = s.cli(&["admin", "invite", "--email", "dgs@mairie.example", "--role", "admin"]);
+    run.assert_ok();
+    let report = scenario(&s, "keyboard", &[("LINK", run.stdout.trim().to_owned())]).await;
+    let code = report["data"]["code"].as_str().unwrap_or_else(|| panic!("no code: {report}"));
+    let admin = s.token("admin");
+    let listed = s.list_all("", 10, &admin).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["tracking_code"], code);
+    let detail = request_detail(&s, &admin, listed[0]["id"].as_u64().unwrap()).await;
+    assert_eq!(detail["request"]["status"], "in_progress", "{detail}");
+    assert_eq!(detail["request"]["notify"], "email", "{detail}");
+    assert_eq!(event_kinds(&detail), ["created", "status", "comment:public"], "{detail}");
+}

@@ -346,17 +346,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         (0..1000u64).map(|i| format!("{base}/agent/demandes/{}", 1 + i * (*requests / 1000).max(1))).collect();
     Rng::new(args.data.seed ^ 0x7061_6765).shuffle(&mut request_pages);
     let tracking_pages: Vec<String> = sample_codes.iter().take(1000).map(|c| format!("{base}/suivi/{c}")).collect();
+    let acknowledgements: Vec<String> = sample_codes.iter().take(1000).map(|c| format!("{base}/accuse/{c}")).collect();
     let page_iterations = args.iterations.min(500);
     for (name, urls) in [
         ("page: portal home", vec![format!("{base}/")]),
         ("page: request form", vec![format!("{base}/demande/voirie")]),
         ("page: tracking", tracking_pages),
+        ("page: acknowledgement", acknowledgements),
+        ("page: accessibility statement", vec![format!("{base}/accessibilite")]),
         ("page: inbox", agent_inbox),
         ("page: request", request_pages),
         ("page: dashboard", vec![format!("{base}/agent/tableau-de-bord")]),
         ("page: board", vec![format!("{base}/agent/par-statut")]),
         ("page: map (500 requests)", vec![format!("{base}/agent/carte")]),
+        ("page: record a request", vec![format!("{base}/agent/nouvelle")]),
         ("page: accounts", vec![format!("{base}/admin")]),
+        ("page: departments", vec![format!("{base}/admin/services")]),
+        ("page: categories", vec![format!("{base}/admin/categories")]),
+        ("page: category", vec![format!("{base}/admin/categories/voirie")]),
+        ("page: settings", vec![format!("{base}/admin/parametres")]),
+        ("page: audit journal", vec![format!("{base}/admin/journal")]),
     ] {
         let m = timed_gets(&http, Auth::Cookie(&cookie), &urls, args.warmup.min(50), page_iterations).await?;
         if let Some(first) = m.first_failure {

@@ -2,24 +2,7 @@
 // (env `LINK`), confirms it with the keyboard only after a first empty try, lands on
 // `/espace`, and logs out. Every page is audited.
 
-import { navigation } from '../lib.mjs';
-
-// Presses Tab until the element with `id` has the focus, and returns the ids (or tag
-// names) met on the way; fails after `limit` presses.
-async function tabTo(t, page, id, limit = 10) {
-    const met = [];
-    for (let i = 0; i < limit; i += 1) {
-        await page.keyboard.press('Tab');
-        const focused = await page.evaluate(() => {
-            const e = document.activeElement;
-            return e && e !== document.body ? e.id || e.tagName.toLowerCase() : null;
-        });
-        met.push(focused);
-        if (focused === id) return met;
-    }
-    t.check(false, `#${id} never got the focus with Tab; focus went through ${JSON.stringify(met)}`);
-    return met;
-}
+import { navigation, tabTo } from '../lib.mjs';
 
 async function focusedId(page) {
     return page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName.toLowerCase());
@@ -56,7 +39,7 @@ export default async function firstAdmin(t) {
     t.step('send the form empty');
     // The browser's own validation stops an empty form (the fields are `required`) and
     // moves the focus to the first field to fill.
-    await tabTo(t, page, 'button');
+    await tabTo(t, page, confirm);
     await page.keyboard.press('Enter');
     const focused = await page
         .waitForFunction(() => document.activeElement?.id === 'email', null, { timeout: 5_000 })
@@ -84,7 +67,7 @@ export default async function firstAdmin(t) {
     t.step('fill the form with the keyboard only');
     // From the top of the page: the skip link, then the fields in reading order.
     await page.locator('body').evaluate(() => document.activeElement?.blur());
-    const order = await tabTo(t, page, 'email');
+    const order = await tabTo(t, page, email);
     t.equal(order.at(0), 'a', 'the first Tab stop is the skip link');
     await page.keyboard.type('dgs@mairie.example');
     await page.keyboard.press('Tab');
