@@ -30,6 +30,11 @@ async fn an_agent_works_a_request_from_the_inbox_and_the_citizen_sees_the_reply(
     {
         assert!(inbox.body.contains(expected), "{expected} missing from the inbox: {}", inbox.body);
     }
+    // Each channel has its icon, decorative: its name is written next to it.
+    let cell = &inbox.body[inbox.body.find("<td class=\"channel\">").expect("a channel cell")..];
+    let cell = &cell[..cell.find("</td>").unwrap()];
+    assert!(cell.contains("<svg class=\"icon\"") && cell.contains("aria-hidden=\"true\""), "{cell}");
+    assert!(cell.contains("<circle") && cell.ends_with("Formulaire en ligne"), "the web channel's globe: {cell}");
     let filtered = browser.get(&s.at("/agent?status=resolved")).await;
     assert!(filtered.body.contains("Aucune demande"), "{}", filtered.body);
 
