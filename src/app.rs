@@ -16,6 +16,7 @@ use crate::domain::actor::Role;
 use crate::domain::holidays::HolidayCalendar;
 use crate::domain::portal::{Logo, PortalSettings};
 use crate::service::accounts::AccountService;
+use crate::service::agendas::AgendaService;
 use crate::service::audit::AuditService;
 use crate::service::catalogue::CatalogueService;
 use crate::service::guests::GuestService;
@@ -154,6 +155,7 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
     };
     Ok(AppState {
         requests: RequestService::new(core.clone()),
+        agendas: AgendaService::new(core.clone()),
         catalogue: CatalogueService::new(core.clone()),
         tokens: TokenService::new(core.clone()),
         audit: AuditService::new(core.clone()),
@@ -211,6 +213,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if config.instance.seed_catalogue && CatalogueService::new(core.clone()).seed_if_new().await? {
         tracing::info!("default catalogue of departments and categories created");
+    }
+    if AgendaService::new(core.clone()).seed_if_new().await? {
+        tracing::info!("the collectivité's agenda created");
     }
     let listener = match config.http.tls_paths() {
         Some((cert, key_path)) => {

@@ -3,10 +3,12 @@
 pub mod account;
 pub mod acknowledgement;
 pub mod actor;
+pub mod agenda;
 pub mod audit;
 pub mod catalogue;
 pub mod error;
 pub mod holidays;
+pub mod icalendar;
 pub mod media;
 pub mod portal;
 pub mod request;

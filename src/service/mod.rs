@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod acknowledgement;
+pub mod agendas;
 pub mod audit;
 pub mod catalogue;
 pub mod guests;

@@ -25,10 +25,16 @@ pub enum Action {
     ReadAudit,
     /// Change the portal settings: accessibility mention, notices, colours, logo, public map.
     ManageInstance,
+    /// See the agendas and their events (within the events' visibility).
+    ReadAgendas,
+    /// Add, change and cancel events (in the agendas of the actor's departments).
+    WriteEvents,
+    /// Create agendas.
+    ManageAgendas,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 15] = [
         Action::ReadRequests,
         Action::CommentRequests,
         Action::WorkRequests,
@@ -41,6 +47,9 @@ impl Action {
         Action::ManageAccounts,
         Action::ReadAudit,
         Action::ManageInstance,
+        Action::ReadAgendas,
+        Action::WriteEvents,
+        Action::ManageAgendas,
     ];
 
     /// Actions that change the instance itself: they may require a stronger login (step-up).
@@ -69,9 +78,14 @@ pub fn allowed(role: Role, action: Action) -> bool {
                 | ViewDashboard
                 | InviteGuests
                 | ApproveGuests
+                | ReadAgendas
+                | WriteEvents
         ),
-        Role::Agent => matches!(action, ReadRequests | CommentRequests | WorkRequests | RecordRequests | InviteGuests),
-        Role::Elected => matches!(action, ReadRequests | CommentRequests | ViewDashboard),
+        Role::Agent => matches!(
+            action,
+            ReadRequests | CommentRequests | WorkRequests | RecordRequests | InviteGuests | ReadAgendas | WriteEvents
+        ),
+        Role::Elected => matches!(action, ReadRequests | CommentRequests | ViewDashboard | ReadAgendas),
         // Limited to what they were invited to by their scope.
         Role::Guest => matches!(action, ReadRequests | CommentRequests),
     }
@@ -114,10 +128,10 @@ mod tests {
     #[test]
     fn the_table_is_explicit_for_every_role() {
         let granted = |role| Action::ALL.iter().filter(|a| allowed(role, **a)).count();
-        assert_eq!(granted(Role::Admin), 12);
-        assert_eq!(granted(Role::Manager), 7);
-        assert_eq!(granted(Role::Agent), 5);
-        assert_eq!(granted(Role::Elected), 3);
+        assert_eq!(granted(Role::Admin), 15);
+        assert_eq!(granted(Role::Manager), 9);
+        assert_eq!(granted(Role::Agent), 7);
+        assert_eq!(granted(Role::Elected), 4);
         assert_eq!(granted(Role::Guest), 2);
         assert!(matches!(require(&Actor::citizen(), Action::ReadRequests), Err(Error::Unauthorized)));
         assert!(matches!(

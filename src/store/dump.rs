@@ -1,6 +1,6 @@
 //! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
 //! tokens, accounts, guests, requests with their timelines, audit journal, sequences, portal
-//! settings), each line carrying
+//! settings, agendas with their events and feeds), each line carrying
 //! its kind and schema version. The same store always gives the same bytes, so
 //! export → import → export is identical. Import upgrades older versions and rebuilds
 //! indexes and counters from the records.
@@ -13,11 +13,13 @@ use serde_json::Value;
 use super::codec::Versioned;
 use super::{Repos, Store};
 use crate::domain::account::{Account, Guest};
+use crate::domain::agenda::{Agenda, Event};
 use crate::domain::audit::{AuditEntry, ChainVerifier};
 use crate::domain::catalogue::{Category, Department};
 use crate::domain::portal::PortalSettings;
 use crate::domain::request::{Request, RequestEvent};
 use crate::domain::{Error, Result};
+use crate::store::agendas::Feed;
 use crate::store::tokens::ApiToken;
 
 pub const FORMAT: &str = "guichet-export";
@@ -41,6 +43,9 @@ enum Line {
     AuditEntry { version: u8, value: Value },
     Sequence { name: String, value: u64 },
     PortalSettings { version: u8, value: Value },
+    Agenda { version: u8, value: Value },
+    Event { version: u8, value: Value },
+    Feed { version: u8, hash: String, value: Value },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -124,6 +129,19 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::Sequence { name: name.to_owned(), value })
     }
 
+    pub fn agenda(&mut self, a: &Agenda) -> Result<()> {
+        write_line(&mut self.out, &Line::Agenda { version: Agenda::VERSION, value: to_value(a)? })
+    }
+
+    pub fn event(&mut self, e: &Event) -> Result<()> {
+        write_line(&mut self.out, &Line::Event { version: Event::VERSION, value: to_value(e)? })
+    }
+
+    pub fn feed(&mut self, hash: &[u8], f: &Feed) -> Result<()> {
+        let hash = crate::domain::audit::hex(hash);
+        write_line(&mut self.out, &Line::Feed { version: Feed::VERSION, hash, value: to_value(f)? })
+    }
+
     pub fn portal_settings(&mut self, p: &PortalSettings) -> Result<()> {
         write_line(&mut self.out, &Line::PortalSettings { version: PortalSettings::VERSION, value: to_value(p)? })
     }
@@ -165,6 +183,15 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     if let Some(portal) = repos.meta.portal()? {
         w.portal_settings(&portal)?;
+    }
+    for agenda in repos.agendas.agendas()? {
+        w.agenda(&agenda)?;
+    }
+    for event in repos.agendas.all_events() {
+        w.event(&event?)?;
+    }
+    for (hash, feed) in repos.agendas.feeds()? {
+        w.feed(&hash, &feed)?;
     }
     w.finish().map(|(_, stats)| stats)
 }
@@ -265,6 +292,9 @@ enum Record {
     Audit(AuditEntry),
     Sequence(String, u64),
     Portal(Box<PortalSettings>),
+    Agenda(Box<Agenda>),
+    Event(Box<Event>),
+    Feed(Vec<u8>, Box<Feed>),
 }
 
 /// Lines into current-version records (older versions upgraded).
@@ -308,6 +338,12 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
             }
             Line::Sequence { name, value } => Record::Sequence(name, value),
             Line::PortalSettings { version, value } => Record::Portal(Box::new(upgrade(version, value)?)),
+            Line::Agenda { version, value } => Record::Agenda(Box::new(upgrade(version, value)?)),
+            Line::Event { version, value } => Record::Event(Box::new(upgrade(version, value)?)),
+            Line::Feed { version, hash, value } => {
+                let hash = parse_hex(&hash).ok_or_else(|| Error::invalid("invalid_dump", "hash", "bad feed hash"))?;
+                Record::Feed(hash, Box::new(upgrade(version, value)?))
+            }
         });
     }
     Ok(records)
@@ -335,6 +371,9 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                 Record::Audit(e) => repos.audit.put(tx, e)?,
                 Record::Sequence(name, value) => repos.meta.set_sequence(tx, name, *value)?,
                 Record::Portal(p) => repos.meta.put_portal(tx, p)?,
+                Record::Agenda(a) => repos.agendas.put_agenda(tx, a)?,
+                Record::Event(e) => repos.agendas.put_event(tx, e)?,
+                Record::Feed(hash, f) => repos.agendas.put_feed(tx, hash, f)?,
             }
         }
         Ok(())

@@ -8,6 +8,7 @@
 //! used (it deadlocks under concurrency in sled 0.34). Reads go straight to the trees.
 
 pub mod accounts;
+pub mod agendas;
 pub mod audit;
 pub mod backup;
 pub mod catalogue;
@@ -418,6 +419,7 @@ impl Store {
 #[derive(Clone)]
 pub struct Repos {
     pub meta: meta::MetaRepo,
+    pub agendas: agendas::AgendaRepo,
     pub audit: audit::AuditRepo,
     pub catalogue: catalogue::CatalogueRepo,
     pub tokens: tokens::TokenRepo,
@@ -434,6 +436,7 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
     let mut builder = StoreBuilder::open(dir, cache_capacity_bytes)?;
     let repos = Repos {
         meta: meta::MetaRepo::open(&mut builder)?,
+        agendas: agendas::AgendaRepo::open(&mut builder)?,
         audit: audit::AuditRepo::open(&mut builder)?,
         catalogue: catalogue::CatalogueRepo::open(&mut builder)?,
         tokens: tokens::TokenRepo::open(&mut builder)?,

@@ -32,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::oidc::OidcClient;
 use crate::service::accounts::AccountService;
+use crate::service::agendas::AgendaService;
 use crate::service::audit::AuditService;
 use crate::service::catalogue::CatalogueService;
 use crate::service::guests::GuestService;
@@ -81,6 +82,7 @@ pub struct MapSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub requests: RequestService,
+    pub agendas: AgendaService,
     pub catalogue: CatalogueService,
     pub tokens: TokenService,
     pub audit: AuditService,

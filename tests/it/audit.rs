@@ -28,9 +28,10 @@ async fn changes_and_reads_of_personal_data_are_journaled_in_an_intact_chain() {
     let verify = s.cli(&["audit", "verify"]);
     verify.assert_ok();
     assert!(verify.stdout.contains("intact"), "{}", verify.text());
-    // Seed, first-admin link, token, 3 × (create, status), create with photo.
+    // Catalogue seed, agenda seed, first-admin link, token, 3 × (create, status), create
+    // with photo.
     let entries = s.audit_entries();
-    assert_eq!(entries, 10);
+    assert_eq!(entries, 11);
 
     // Reading a request (its contact details) and downloading its file are journaled...
     assert_eq!(s.get("/api/v1/requests/1", Some(&agent)).await.0, 200);
@@ -80,26 +81,27 @@ async fn tampering_with_the_journal_in_the_store_is_detected_and_named() {
     let entries = s.audit_entries();
     s.stop();
 
-    // Entry 4 now claims another target; the version byte is kept, the hash is not redone.
+    // Entry 5 (the first request) now claims another target; the version byte is kept, the
+    // hash is not redone.
     let mut original = None;
     edit_journal(&s.data, |tree| {
-        let (version, mut value) = entry(tree, 4);
+        let (version, mut value) = entry(tree, 5);
         assert_eq!(version, 1);
         assert!(value["target"].as_str().unwrap().starts_with("request:"), "{value}");
         original = Some(value.clone());
         value["target"] = json!("request:999");
-        put(tree, 4, version, &value);
+        put(tree, 5, version, &value);
     });
     let verify = s.cli(&["audit", "verify"]);
     verify.assert_failed();
-    assert!(verify.stderr.contains("entry 4"), "the broken entry is named: {}", verify.text());
+    assert!(verify.stderr.contains("entry 5"), "the broken entry is named: {}", verify.text());
     assert!(!verify.stdout.contains("intact"), "{}", verify.text());
     let check = s.cli(&["check"]);
     check.assert_failed();
-    assert!(check.stderr.contains("entry 4"), "{}", check.text());
+    assert!(check.stderr.contains("entry 5"), "{}", check.text());
 
     // Put back as it was, the chain is whole again: the change alone broke it.
-    edit_journal(&s.data, |tree| put(tree, 4, 1, original.as_ref().unwrap()));
+    edit_journal(&s.data, |tree| put(tree, 5, 1, original.as_ref().unwrap()));
     assert_eq!(s.audit_entries(), entries);
 
     // Rehashing the changed entry does not help: the next one no longer links to it.
@@ -107,12 +109,12 @@ async fn tampering_with_the_journal_in_the_store_is_detected_and_named() {
         let mut forged: AuditEntry = serde_json::from_value(original.clone().unwrap()).unwrap();
         forged.target = "request:999".into();
         forged.hash = forged.compute_hash();
-        put(tree, 4, 1, &serde_json::to_value(&forged).unwrap());
+        put(tree, 5, 1, &serde_json::to_value(&forged).unwrap());
     });
     let verify = s.cli(&["audit", "verify"]);
     verify.assert_failed();
-    assert!(verify.stderr.contains("entry 5"), "{}", verify.text());
-    edit_journal(&s.data, |tree| put(tree, 4, 1, original.as_ref().unwrap()));
+    assert!(verify.stderr.contains("entry 6"), "{}", verify.text());
+    edit_journal(&s.data, |tree| put(tree, 5, 1, original.as_ref().unwrap()));
 
     // Removing the last entry is detected too.
     edit_journal(&s.data, |tree| {
