@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use jiff::Timestamp;
+use jiff::civil::{Date, Time};
 
 use crate::domain::sla;
 
@@ -46,10 +47,29 @@ impl Locale {
 
     /// `lundi 23 novembre 2026`, in Paris time.
     pub fn date(&self, at: &Timestamp) -> String {
-        let d = sla::paris_date(*at);
+        self.civil_date(&sla::paris_date(*at))
+    }
+
+    /// `lundi 23 novembre 2026`.
+    pub fn civil_date(&self, d: &Date) -> String {
         let weekday = d.weekday().to_monday_zero_offset().to_string();
         let day = if d.day() == 1 { "1er".to_owned() } else { d.day().to_string() };
         format!("{} {day} {} {}", self.tf("day", &weekday), self.tf("month", &d.month().to_string()), d.year())
+    }
+
+    /// `novembre 2026`.
+    pub fn month_year(&self, d: &Date) -> String {
+        format!("{} {}", self.tf("month", &d.month().to_string()), d.year())
+    }
+
+    /// `lundi`, the day of the week of `d`.
+    pub fn weekday(&self, d: &Date) -> &str {
+        self.tf("day", &d.weekday().to_monday_zero_offset().to_string())
+    }
+
+    /// `18 h 30`.
+    pub fn time(&self, t: &Time) -> String {
+        format!("{} h {:02}", t.hour(), t.minute())
     }
 
     /// `lundi 23 novembre 2026 à 9 h 05`, in Paris time.

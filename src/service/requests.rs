@@ -264,6 +264,16 @@ impl RequestService {
         Ok(RequestDetail::new(request, events, now))
     }
 
+    /// The registration number and subject of a request `actor` may see, to name it in a
+    /// link (nothing personal: not journaled as a read). `None` when out of reach.
+    pub fn label(&self, actor: &Actor, id: u64) -> Result<Option<String>> {
+        let Some(request) = self.core.repos.requests.get(id)? else { return Ok(None) };
+        if require_request(actor, Action::ReadRequests, id, &request.department).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(format!("{} – {}", request.registration, request.subject)))
+    }
+
     pub async fn list(&self, actor: &Actor, query: RequestQuery) -> Result<(Vec<RequestSummary>, Option<String>)> {
         let now = query.now;
         let Page { items, next_cursor } = self.records(actor, query).await?;

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod administration;
+pub mod agendas;
 pub mod auth;
 pub mod backoffice;
 pub mod catalogue;
@@ -161,6 +162,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recording::router())
         .merge(overview::router())
         .merge(administration::router())
+        .merge(agendas::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), page::errors_as_pages))

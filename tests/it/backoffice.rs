@@ -3,17 +3,7 @@
 use crate::browser::Browser;
 use crate::support::*;
 
-/// An agent of `role` signed in through an invitation link.
-async fn signed_in(s: &Server, email: &str, role: &str) -> Browser {
-    let run = s.cli(&["admin", "invite", "--email", email, "--role", role]);
-    run.assert_ok();
-    let link = run.stdout.trim().to_owned();
-    let mut browser = Browser::new();
-    browser.get(&link).await;
-    let home = browser.post_form(&link, &[]).await;
-    assert_eq!(home.status, 200, "{}", home.body);
-    browser
-}
+use crate::browser::signed_in;
 
 #[tokio::test]
 async fn an_agent_works_a_request_from_the_inbox_and_the_citizen_sees_the_reply() {

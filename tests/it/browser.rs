@@ -212,3 +212,24 @@ pub fn encode(s: &str) -> String {
     }
     out
 }
+
+/// Someone of `role` (agent, manager, elected, admin) signed in through an invitation link
+/// printed by `guichet admin invite`, as a browser without JavaScript would.
+pub async fn signed_in(s: &crate::support::Server, email: &str, role: &str) -> Browser {
+    signed_in_to(s, email, role, &[]).await
+}
+
+/// `signed_in`, limited to some departments.
+pub async fn signed_in_to(s: &crate::support::Server, email: &str, role: &str, departments: &[&str]) -> Browser {
+    let mut args =
+        vec!["admin".to_owned(), "invite".into(), "--email".into(), email.into(), "--role".into(), role.into()];
+    args.extend(departments.iter().map(|d| format!("--department={d}")));
+    let run = s.cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    run.assert_ok();
+    let link = run.stdout.trim().to_owned();
+    let mut browser = Browser::new();
+    browser.get(&link).await;
+    let home = browser.post_form(&link, &[]).await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    browser
+}

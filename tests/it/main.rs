@@ -2,6 +2,7 @@
 
 mod access;
 mod admin;
+mod agendas;
 mod attachments;
 mod audit;
 mod backoffice;
