@@ -24,6 +24,7 @@ use crate::service::portal::PortalService;
 use crate::service::requests::RequestService;
 use crate::service::sessions::SessionService;
 use crate::service::tokens::TokenService;
+use crate::service::topics::TopicService;
 use crate::service::{AuthSettings, Core, Settings};
 use crate::store::backup::KEY_FILE;
 use crate::store::files::FileStore;
@@ -156,6 +157,7 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
     Ok(AppState {
         requests: RequestService::new(core.clone()),
         agendas: AgendaService::new(core.clone()),
+        topics: TopicService::new(core.clone()),
         catalogue: CatalogueService::new(core.clone()),
         tokens: TokenService::new(core.clone()),
         audit: AuditService::new(core.clone()),

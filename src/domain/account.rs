@@ -153,6 +153,7 @@ pub struct SignInLink {
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]
 pub enum Invitation {
     Request(u64),
+    Topic(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

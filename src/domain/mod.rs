@@ -9,11 +9,13 @@ pub mod catalogue;
 pub mod error;
 pub mod holidays;
 pub mod icalendar;
+pub mod markdown;
 pub mod media;
 pub mod portal;
 pub mod request;
 pub mod sla;
 pub mod status;
+pub mod topic;
 pub mod tracking;
 
 pub use error::{Error, Result};

@@ -448,7 +448,7 @@ impl AccountService {
                 let scope = super::sessions::effective_scope(&account, &guests_of, now);
                 let who = Actor::account(account.id.clone(), account.role, scope, true);
                 let target = format!("account:{}", account.id);
-                if !account.usable_at(now) || (account.role == Role::Guest && who.scope == Scope::Requests(vec![])) {
+                if !super::sessions::may_sign_in(&account, &guests_of, now) {
                     repos.audit.append(
                         tx,
                         now,

@@ -450,6 +450,22 @@ impl AgendaService {
         Ok(out)
     }
 
+    /// The events `actor` sees that concern request `id` (cancelled ones left out).
+    pub fn about_request(&self, actor: &Actor, id: u64) -> Result<Vec<Event>> {
+        if require(actor, Action::ReadAgendas).is_err() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for agenda in self.core.repos.agendas.agendas()? {
+            for event in self.core.repos.agendas.events_of(&agenda.id)? {
+                if !event.cancelled && event.requests.contains(&id) && Self::sees(actor, &agenda, &event) {
+                    out.push(event);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The host name event UIDs are qualified with.
     pub fn host(&self) -> String {
         let url = &self.core.settings.public_url;

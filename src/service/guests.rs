@@ -1,5 +1,5 @@
-//! Guests: external partners invited to one request, approved by an admin or a manager,
-//! signing in with single-use links and losing access at the invitation's end date.
+//! Guests: external partners invited to one request or one topic, approved by an admin or a
+//! manager, signing in with single-use links and losing access at the invitation's end date.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::accounts::{IssuedLink, guest_account_tx, link_url, new_account_id, put_sign_in_link};
 use super::permission::{Action, require, require_request};
+use super::topics::TopicService;
 use super::{Core, new_secret, random_u64};
 use crate::domain::account::{Guest, GuestStatus, Invitation, normalize_email};
 use crate::domain::actor::Actor;
@@ -20,7 +21,12 @@ use crate::domain::{Error, Result};
 pub struct NewGuest {
     pub email: String,
     pub name: String,
-    pub request: u64,
+    /// The request the guest is invited to…
+    #[serde(default)]
+    pub request: Option<u64>,
+    /// …or the topic.
+    #[serde(default)]
+    pub topic: Option<String>,
     /// End of access; at most a year away.
     pub ends_at: Timestamp,
 }
@@ -35,11 +41,21 @@ impl GuestService {
         GuestService { core }
     }
 
-    /// Proposes a guest on a request the inviter can see.
+    /// Proposes a guest on a request, or in a topic, that the inviter can see.
     pub async fn invite(&self, actor: &Actor, input: NewGuest) -> Result<Guest> {
         require(actor, Action::InviteGuests)?;
-        let request = self.core.repos.requests.get(input.request)?.ok_or(Error::not_found("request"))?;
-        require_request(actor, Action::ReadRequests, request.id, &request.department)?;
+        let invitation = match (input.request, &input.topic) {
+            (Some(id), None) => {
+                let request = self.core.repos.requests.get(id)?.ok_or(Error::not_found("request"))?;
+                require_request(actor, Action::ReadRequests, request.id, &request.department)?;
+                Invitation::Request(request.id)
+            }
+            (None, Some(topic)) => {
+                let topic = TopicService::new(self.core.clone()).topic(actor, topic)?;
+                Invitation::Topic(topic.id)
+            }
+            _ => return Err(Error::invalid("invalid_invitation", "request", "a request or a topic, not both")),
+        };
         let email = normalize_email(&input.email)?;
         validate_text("name", &input.name, 120, true)?;
         let now = self.core.clock.now();
@@ -51,7 +67,7 @@ impl GuestService {
             account: String::new(),
             email,
             name: input.name.trim().to_owned(),
-            invitation: Invitation::Request(request.id),
+            invitation: invitation.clone(),
             status: GuestStatus::Proposed,
             invited_by: actor.id.clone(),
             approved_by: None,
@@ -64,7 +80,7 @@ impl GuestService {
             .write(move |tx| {
                 repos.accounts.put_guest(tx, &proposed)?;
                 let details =
-                    serde_json::json!({"email": proposed.email, "request": request.id, "ends_at": proposed.ends_at});
+                    serde_json::json!({"email": proposed.email, "invitation": invitation, "ends_at": proposed.ends_at});
                 repos.audit.append(tx, now, &actor, "guest.invite", format!("guest:{}", proposed.id), details)?;
                 Ok(())
             })

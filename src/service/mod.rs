@@ -12,6 +12,7 @@ pub mod portal;
 pub mod requests;
 pub mod sessions;
 pub mod tokens;
+pub mod topics;
 
 use std::sync::Arc;
 

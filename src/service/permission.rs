@@ -31,10 +31,16 @@ pub enum Action {
     WriteEvents,
     /// Create agendas.
     ManageAgendas,
+    /// Read the topics one may see (guests: those they were invited to).
+    ReadTopics,
+    /// Write in the topics one may see.
+    PostInTopics,
+    /// Open topics.
+    CreateTopics,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 18] = [
         Action::ReadRequests,
         Action::CommentRequests,
         Action::WorkRequests,
@@ -50,6 +56,9 @@ impl Action {
         Action::ReadAgendas,
         Action::WriteEvents,
         Action::ManageAgendas,
+        Action::ReadTopics,
+        Action::PostInTopics,
+        Action::CreateTopics,
     ];
 
     /// Actions that change the instance itself: they may require a stronger login (step-up).
@@ -80,14 +89,28 @@ pub fn allowed(role: Role, action: Action) -> bool {
                 | ApproveGuests
                 | ReadAgendas
                 | WriteEvents
+                | ReadTopics
+                | PostInTopics
+                | CreateTopics
         ),
         Role::Agent => matches!(
             action,
-            ReadRequests | CommentRequests | WorkRequests | RecordRequests | InviteGuests | ReadAgendas | WriteEvents
+            ReadRequests
+                | CommentRequests
+                | WorkRequests
+                | RecordRequests
+                | InviteGuests
+                | ReadAgendas
+                | WriteEvents
+                | ReadTopics
+                | PostInTopics
+                | CreateTopics
         ),
-        Role::Elected => matches!(action, ReadRequests | CommentRequests | ViewDashboard | ReadAgendas),
+        Role::Elected => {
+            matches!(action, ReadRequests | CommentRequests | ViewDashboard | ReadAgendas | ReadTopics | PostInTopics)
+        }
         // Limited to what they were invited to by their scope.
-        Role::Guest => matches!(action, ReadRequests | CommentRequests),
+        Role::Guest => matches!(action, ReadRequests | CommentRequests | ReadTopics | PostInTopics),
     }
 }
 
@@ -128,11 +151,11 @@ mod tests {
     #[test]
     fn the_table_is_explicit_for_every_role() {
         let granted = |role| Action::ALL.iter().filter(|a| allowed(role, **a)).count();
-        assert_eq!(granted(Role::Admin), 15);
-        assert_eq!(granted(Role::Manager), 9);
-        assert_eq!(granted(Role::Agent), 7);
-        assert_eq!(granted(Role::Elected), 4);
-        assert_eq!(granted(Role::Guest), 2);
+        assert_eq!(granted(Role::Admin), 18);
+        assert_eq!(granted(Role::Manager), 12);
+        assert_eq!(granted(Role::Agent), 10);
+        assert_eq!(granted(Role::Elected), 6);
+        assert_eq!(granted(Role::Guest), 4);
         assert!(matches!(require(&Actor::citizen(), Action::ReadRequests), Err(Error::Unauthorized)));
         assert!(matches!(
             require(&Actor::agent("token:x", Role::Agent), Action::ManageCatalogue),

@@ -66,13 +66,34 @@ pub fn effective_scope(account: &Account, guests: &[Guest], now: Timestamp) -> S
     let mut ids: Vec<u64> = guests
         .iter()
         .filter(|g| g.account == account.id && g.status == GuestStatus::Approved && now < g.ends_at)
-        .map(|g| match g.invitation {
-            Invitation::Request(id) => id,
+        .filter_map(|g| match g.invitation {
+            Invitation::Request(id) => Some(id),
+            Invitation::Topic(_) => None,
         })
         .collect();
     ids.sort_unstable();
     ids.dedup();
     Scope::Requests(ids)
+}
+
+/// The topics a guest was invited to, by approved invitations that have not ended.
+pub fn guest_topics(account: &str, guests: &[Guest], now: Timestamp) -> Vec<String> {
+    guests
+        .iter()
+        .filter(|g| g.account == account && g.status == GuestStatus::Approved && now < g.ends_at)
+        .filter_map(|g| match &g.invitation {
+            Invitation::Topic(id) => Some(id.clone()),
+            Invitation::Request(_) => None,
+        })
+        .collect()
+}
+
+/// Whether an account may sign in: anyone usable, and guests while one of their
+/// invitations (to a request or a topic) is approved and running.
+pub fn may_sign_in(account: &Account, guests: &[Guest], now: Timestamp) -> bool {
+    account.usable_at(now)
+        && (account.role != Role::Guest
+            || guests.iter().any(|g| g.account == account.id && g.status == GuestStatus::Approved && now < g.ends_at))
 }
 
 /// Time allowed between leaving for the provider and coming back.
@@ -135,7 +156,7 @@ impl SessionService {
         }
         let guests = if account.role == Role::Guest { repos.accounts.guests()? } else { Vec::new() };
         let scope = effective_scope(&account, &guests, now);
-        if account.role == Role::Guest && scope == Scope::Requests(Vec::new()) {
+        if !may_sign_in(&account, &guests, now) {
             return Ok(None);
         }
         let touched = now.duration_since(session.last_seen_at) >= TOUCH_EVERY;

@@ -1,6 +1,6 @@
 //! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
 //! tokens, accounts, guests, requests with their timelines, audit journal, sequences, portal
-//! settings, agendas with their events and feeds), each line carrying
+//! settings, agendas with their events and feeds, topics with their posts), each line carrying
 //! its kind and schema version. The same store always gives the same bytes, so
 //! export → import → export is identical. Import upgrades older versions and rebuilds
 //! indexes and counters from the records.
@@ -18,6 +18,7 @@ use crate::domain::audit::{AuditEntry, ChainVerifier};
 use crate::domain::catalogue::{Category, Department};
 use crate::domain::portal::PortalSettings;
 use crate::domain::request::{Request, RequestEvent};
+use crate::domain::topic::{Post, Topic};
 use crate::domain::{Error, Result};
 use crate::store::agendas::Feed;
 use crate::store::tokens::ApiToken;
@@ -46,6 +47,8 @@ enum Line {
     Agenda { version: u8, value: Value },
     Event { version: u8, value: Value },
     Feed { version: u8, hash: String, value: Value },
+    Topic { version: u8, value: Value },
+    Post { version: u8, value: Value },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -142,6 +145,14 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::Feed { version: Feed::VERSION, hash, value: to_value(f)? })
     }
 
+    pub fn topic(&mut self, t: &Topic) -> Result<()> {
+        write_line(&mut self.out, &Line::Topic { version: Topic::VERSION, value: to_value(t)? })
+    }
+
+    pub fn post(&mut self, p: &Post) -> Result<()> {
+        write_line(&mut self.out, &Line::Post { version: Post::VERSION, value: to_value(p)? })
+    }
+
     pub fn portal_settings(&mut self, p: &PortalSettings) -> Result<()> {
         write_line(&mut self.out, &Line::PortalSettings { version: PortalSettings::VERSION, value: to_value(p)? })
     }
@@ -192,6 +203,12 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     for (hash, feed) in repos.agendas.feeds()? {
         w.feed(&hash, &feed)?;
+    }
+    for topic in repos.topics.topics()? {
+        w.topic(&topic)?;
+    }
+    for post in repos.topics.all_posts() {
+        w.post(&post?)?;
     }
     w.finish().map(|(_, stats)| stats)
 }
@@ -295,6 +312,8 @@ enum Record {
     Agenda(Box<Agenda>),
     Event(Box<Event>),
     Feed(Vec<u8>, Box<Feed>),
+    Topic(Box<Topic>),
+    Post(Box<Post>),
 }
 
 /// Lines into current-version records (older versions upgraded).
@@ -344,6 +363,8 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
                 let hash = parse_hex(&hash).ok_or_else(|| Error::invalid("invalid_dump", "hash", "bad feed hash"))?;
                 Record::Feed(hash, Box::new(upgrade(version, value)?))
             }
+            Line::Topic { version, value } => Record::Topic(Box::new(upgrade(version, value)?)),
+            Line::Post { version, value } => Record::Post(Box::new(upgrade(version, value)?)),
         });
     }
     Ok(records)
@@ -374,6 +395,8 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                 Record::Agenda(a) => repos.agendas.put_agenda(tx, a)?,
                 Record::Event(e) => repos.agendas.put_event(tx, e)?,
                 Record::Feed(hash, f) => repos.agendas.put_feed(tx, hash, f)?,
+                Record::Topic(t) => repos.topics.put_topic(tx, t)?,
+                Record::Post(p) => repos.topics.put_post(tx, p)?,
             }
         }
         Ok(())

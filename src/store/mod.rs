@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod requests;
 pub mod sessions;
 pub mod tokens;
+pub mod topics;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -420,6 +421,7 @@ impl Store {
 pub struct Repos {
     pub meta: meta::MetaRepo,
     pub agendas: agendas::AgendaRepo,
+    pub topics: topics::TopicRepo,
     pub audit: audit::AuditRepo,
     pub catalogue: catalogue::CatalogueRepo,
     pub tokens: tokens::TokenRepo,
@@ -437,6 +439,7 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
     let repos = Repos {
         meta: meta::MetaRepo::open(&mut builder)?,
         agendas: agendas::AgendaRepo::open(&mut builder)?,
+        topics: topics::TopicRepo::open(&mut builder)?,
         audit: audit::AuditRepo::open(&mut builder)?,
         catalogue: catalogue::CatalogueRepo::open(&mut builder)?,
         tokens: tokens::TokenRepo::open(&mut builder)?,

@@ -247,6 +247,10 @@ struct RequestPage<'a> {
     /// Colleagues the request can be assigned to (id, name).
     people: Vec<(String, String)>,
     max_file_mib: u64,
+    /// Topics and events about this request, and whether the reader may open or plan one.
+    topics: Vec<crate::domain::topic::Topic>,
+    events: Vec<crate::domain::agenda::Event>,
+    can_link: bool,
     notice: String,
     problem: String,
     can_work: bool,
@@ -355,6 +359,10 @@ async fn request_page(
             departments,
             people,
             max_file_mib: state.web.max_file_bytes >> 20,
+            topics: state.topics.about_request(actor, id)?,
+            events: state.agendas.about_request(actor, id)?,
+            can_link: crate::service::permission::require(actor, crate::service::permission::Action::CreateTopics)
+                .is_ok(),
             notice,
             problem: problem.clone(),
             can_work,

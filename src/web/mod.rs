@@ -21,6 +21,7 @@ pub mod public;
 pub mod recording;
 pub mod request_form;
 pub mod requests;
+pub mod topics;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ use crate::service::portal::PortalService;
 use crate::service::requests::RequestService;
 use crate::service::sessions::SessionService;
 use crate::service::tokens::TokenService;
+use crate::service::topics::TopicService;
 use crate::store::Store;
 use crate::store::files::FileStore;
 
@@ -84,6 +86,7 @@ pub struct MapSettings {
 pub struct AppState {
     pub requests: RequestService,
     pub agendas: AgendaService,
+    pub topics: TopicService,
     pub catalogue: CatalogueService,
     pub tokens: TokenService,
     pub audit: AuditService,
@@ -163,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .merge(overview::router())
         .merge(administration::router())
         .merge(agendas::router())
+        .merge(topics::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), page::errors_as_pages))

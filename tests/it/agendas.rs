@@ -195,14 +195,24 @@ async fn who_sees_and_who_writes_depends_on_visibility_and_departments() {
     // An agent of the technical department writes in its agenda, not in the collectivité's.
     let mut agent = signed_in_to(&s, "voirie@mairie.example", "agent", &["technique"]).await;
     let csrf = agent.get(&s.at("/agent/agendas")).await.input("csrf_token").unwrap();
+    let complaint = s.submit("Nids-de-poule rue Haute").await["id"].as_u64().unwrap();
     let mut works = council(&csrf);
     works[1].1 = "Chantier rue Haute".into();
     works[8].1 = "none".into();
     works[13].1 = "restricted".into();
+    works.push(("requests", complaint.to_string()));
     assert_eq!(agent.post_values(&s.at("/agent/agendas/general/nouveau"), &works).await.status, 403);
     let created = agent.post_values(&s.at("/agent/agendas/technique/nouveau"), &works).await;
     assert_eq!(created.status, 200, "{}", created.body);
     let id = event_id(&created);
+    assert!(created.body.contains(&format!("href=\"/agent/demandes/{complaint}\"")), "the request is linked");
+    // The request's page links back to the works.
+    let request_page = agent.get(&s.at(&format!("/agent/demandes/{complaint}"))).await;
+    assert!(request_page.body.contains(&format!("href=\"/agent/evenements/{id}\"")), "{}", request_page.body);
+    // A request that does not exist cannot be linked.
+    let mut unknown = works.clone();
+    unknown.last_mut().unwrap().1 = "999".into();
+    assert_eq!(agent.post_values(&s.at("/agent/agendas/technique/nouveau"), &unknown).await.status, 422);
 
     // Restricted: the department and the admin see it; an elected official and an agent of
     // another department do not (as if it did not exist); a guest sees no agenda at all.

@@ -19,3 +19,4 @@ mod oidc;
 mod portal;
 mod support;
 mod tls;
+mod topics;
