@@ -355,3 +355,16 @@ async fn the_main_tasks_are_done_with_the_keyboard_alone_in_chromium() {
     assert_eq!(detail["request"]["notify"], "email", "{detail}");
     assert_eq!(event_kinds(&detail), ["created", "status", "comment:public"], "{detail}");
 }
+
+/// An event planned and a post written (with a photo, then corrected) in Chromium, every
+/// agenda and topic page audited; the results then checked from outside the browser.
+#[tokio::test]
+async fn an_admin_plans_an_event_and_writes_in_a_topic_in_chromium() {
+    let s = Server::start(&[]).await;
+    let run = s.cli(&["admin", "invite", "--email", "dgs@mairie.example", "--role", "admin"]);
+    run.assert_ok();
+    let report = scenario(&s, "collaboration", &[("LINK", run.stdout.trim().to_owned())]).await;
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(11), "{report}");
+    let public = s.http.get(s.at("/agenda/public.ics")).send().await.unwrap().text().await.unwrap();
+    assert!(public.contains("SUMMARY:Conseil municipal") && public.contains("RRULE:FREQ=MONTHLY;INTERVAL=1;COUNT=3"), "{public}");
+}
