@@ -128,8 +128,16 @@ impl TopicService {
 
     pub async fn subscribe(&self, actor: &Actor, topic: &str, on: bool) -> Result<()> {
         let topic = self.topic(actor, topic)?;
-        let (repos, who, id) = (self.core.repos.clone(), actor.id.clone(), topic.id.clone());
-        self.core.store.write(move |tx| repos.topics.set_subscribed(tx, &who, &id, on)).await
+        let (repos, who, id, now) = (self.core.repos.clone(), actor.clone(), topic.id.clone(), self.core.clock.now());
+        let action = if on { "topic.subscribe" } else { "topic.unsubscribe" };
+        self.core
+            .store
+            .write(move |tx| {
+                repos.topics.set_subscribed(tx, &who.id, &id, on)?;
+                repos.audit.append(tx, now, &who, action, format!("topic:{id}"), serde_json::Value::Null)?;
+                Ok(())
+            })
+            .await
     }
 
     fn check_draft(&self, draft: &TopicDraft) -> Result<()> {

@@ -44,6 +44,16 @@ fn path(p: &Path) -> &str {
 async fn export_import_export_is_byte_identical_and_a_second_import_changes_nothing() {
     let mut s = Server::start(&[]).await;
     let (codes, agent) = populate(&s).await;
+    // An event, a topic with a post, the portal's settings: they move with the rest.
+    let mut admin = crate::browser::signed_in(&s, "dgs@mairie.example", "admin").await;
+    let csrf = admin.get(&s.at("/agent/agendas")).await.input("csrf_token").unwrap();
+    let event =
+        [("csrf_token", csrf.as_str()), ("title", "Conseil"), ("start_date", "2026-12-15"), ("start_time", "18:30")];
+    assert_eq!(admin.post_form(&s.at("/agent/agendas/general/nouveau"), &event).await.status, 200);
+    let topic = admin.post_form(&s.at("/agent/thematiques"), &[("csrf_token", &csrf), ("title", "Budget")]).await;
+    let topic_id = topic.url.split("/agent/thematiques/").nth(1).unwrap().to_owned();
+    let action = s.at(&format!("/agent/thematiques/{topic_id}/messages?csrf_token={csrf}"));
+    assert_eq!(admin.post_multipart(&action, &[("body", String::new(), b"Premier jet".to_vec())]).await.status, 200);
     s.stop();
     let (a, b, other) = (s.scratch().join("a.jsonl"), s.scratch().join("b.jsonl"), s.scratch().join("other"));
 
@@ -53,6 +63,10 @@ async fn export_import_export_is_byte_identical_and_a_second_import_changes_noth
     assert_eq!(lines[0]["format"], "guichet-export");
     assert_eq!(lines.iter().filter(|l| l["kind"] == "request").count(), 5, "{dump}");
     assert!(dump.contains("Réponse n°3") && dump.contains("\"marche\""), "comments and category exported");
+    for kind in ["agenda", "event", "topic", "post"] {
+        assert!(lines.iter().any(|l| l["kind"] == kind), "no {kind} in the dump");
+    }
+    assert!(dump.contains("Premier jet"));
     // A dump whose journal was edited is refused as a whole, and the directory stays empty.
     let forged = s.scratch().join("forged.jsonl");
     std::fs::write(&forged, dump.replacen("\"request.create\"", "\"request.delete\"", 1)).unwrap();

@@ -366,5 +366,8 @@ async fn an_admin_plans_an_event_and_writes_in_a_topic_in_chromium() {
     let report = scenario(&s, "collaboration", &[("LINK", run.stdout.trim().to_owned())]).await;
     assert_eq!(report["pages"].as_array().map(Vec::len), Some(11), "{report}");
     let public = s.http.get(s.at("/agenda/public.ics")).send().await.unwrap().text().await.unwrap();
-    assert!(public.contains("SUMMARY:Conseil municipal") && public.contains("RRULE:FREQ=MONTHLY;INTERVAL=1;COUNT=3"), "{public}");
+    assert!(
+        public.contains("SUMMARY:Conseil municipal") && public.contains("RRULE:FREQ=MONTHLY;INTERVAL=1;COUNT=3"),
+        "{public}"
+    );
 }
