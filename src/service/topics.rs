@@ -391,6 +391,25 @@ impl TopicService {
         Ok(out)
     }
 
+    /// The guests invited to a topic, by name, while their invitation runs.
+    pub fn guests(&self, actor: &Actor, topic: &str) -> Result<Vec<String>> {
+        let topic = self.topic(actor, topic)?;
+        let now = self.core.clock.now();
+        Ok(self
+            .core
+            .repos
+            .accounts
+            .guests()?
+            .into_iter()
+            .filter(|g| {
+                g.status == crate::domain::account::GuestStatus::Approved
+                    && now < g.ends_at
+                    && g.invitation == crate::domain::account::Invitation::Topic(topic.id.clone())
+            })
+            .map(|g| g.name)
+            .collect())
+    }
+
     /// The topics `actor` sees that concern request `id`.
     pub fn about_request(&self, actor: &Actor, id: u64) -> Result<Vec<Topic>> {
         if require(actor, Action::ReadTopics).is_err() {

@@ -257,6 +257,8 @@ struct TopicPage<'a> {
     posts: Vec<Shown>,
     members: Vec<String>,
     departments: Vec<String>,
+    /// Outside partners invited to the topic.
+    guests: Vec<String>,
     requests: Vec<(u64, String)>,
     subscribed: bool,
     can_manage: bool,
@@ -354,6 +356,7 @@ async fn topic_page(
             csrf,
             description: markdown::to_html(&topic.description),
             members: topic.members.iter().map(|m| name(m)).collect(),
+            guests: state.topics.guests(actor, &topic.id)?,
             departments: topic
                 .departments
                 .iter()

@@ -198,4 +198,5 @@ async fn a_guest_invited_to_a_topic_sees_that_topic_and_nothing_else() {
     assert!(!page.body.contains("Inviter un partenaire"), "guests invite no one");
     let seen = agent.get(&s.at(&format!("/agent/thematiques/{project}"))).await.body;
     assert!(seen.contains("Nous passons mesurer lundi.") && seen.contains("Cabinet d&#39;architectes"), "{seen}");
+    assert!(seen.contains("<dt>Partenaires invités</dt><dd>Cabinet d&#39;architectes</dd>"), "{seen}");
 }
