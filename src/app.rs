@@ -85,8 +85,9 @@ pub fn open_core(config: &Config, clock: Arc<dyn Clock>, public_url: String) -> 
         max_request_bytes: a.max_request_bytes(),
         allowed_types: a.allowed_types.clone(),
         auth: auth_settings(config)?,
+        mail_enabled: config.smtp.enabled(),
     };
-    Ok(Arc::new(Core { store, repos, files, clock, settings }))
+    Ok(Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default() }))
 }
 
 fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {
@@ -121,6 +122,27 @@ fn oidc_client(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<O
         text.lines().next().unwrap_or_default().trim().to_owned()
     };
     Ok(Some(Arc::new(OidcClient::new(o, secret, public_url)?)))
+}
+
+/// The e-mail sender of `[smtp]`, if a host is set.
+fn mailer(config: &Config) -> anyhow::Result<Option<crate::service::mail::Mailer>> {
+    let m = &config.smtp;
+    if !m.enabled() {
+        return Ok(None);
+    }
+    let password = if m.password_file.is_empty() {
+        m.password.clone()
+    } else {
+        let text = std::fs::read_to_string(&m.password_file)
+            .with_context(|| format!("[smtp] password_file {}", m.password_file))?;
+        text.lines().next().unwrap_or_default().trim().to_owned()
+    };
+    let credentials = (!m.username.is_empty()).then(|| (m.username.clone(), password));
+    let port = u16::try_from(m.port).context("[smtp] port")?;
+    let mailer =
+        crate::service::mail::Mailer::new(&m.host, port, &m.security, credentials, &m.from, m.retry_base_seconds)?;
+    tracing::info!(host = %m.host, port, security = %m.security, "e-mail through SMTP");
+    Ok(Some(mailer))
 }
 
 /// The portal settings of the configuration, with the logo file named by `[portal] logo_file`.
@@ -235,6 +257,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(url = %link.url, expires_at = %link.expires_at, "no administrator yet: open this single-use link to become the first one");
     }
     let sweeper = tokio::spawn(sweep_expired(app_state.sessions.clone()));
+    let mailer = mailer(&config)?.map(|mailer| tokio::spawn(crate::service::mail::run(core.clone(), mailer)));
     let app = crate::web::router(app_state);
     std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
     let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());
@@ -260,11 +283,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     admin.abort();
     sweeper.abort();
+    // A message being sent is either recorded as sent or still queued: either way nothing
+    // is lost, at worst it is sent again at the next start.
+    if let Some(mailer) = &mailer {
+        mailer.abort();
+    }
     let _ = std::fs::remove_file(data_dir.join(admin::SOCKET));
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
     let store = core.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
     let _ = admin.await;
+    if let Some(mailer) = mailer {
+        let _ = mailer.await;
+    }
     drop(core);
     // Lets sled write its snapshot now rather than replay this run's log at the next start;
     // not when connections outlived the grace period, as they still hold the store.

@@ -28,6 +28,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub portal: PortalConfig,
     pub map: MapConfig,
+    pub smtp: SmtpConfig,
     pub log: LogConfig,
 }
 
@@ -317,6 +318,47 @@ fn origin(url: &str) -> String {
     let Some(after) = url.find("://").map(|i| i + 3) else { return String::new() };
     let end = url[after..].find('/').map_or(url.len(), |i| i + after);
     url[..end].to_owned()
+}
+
+/// Outgoing e-mail: acknowledgements and answers to citizens. Without a host, no e-mail is
+/// sent (acknowledgements are still shown and printable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u32,
+    /// `starttls` (submission, port 587), `tls` (implicit TLS, port 465), or `none` (loopback
+    /// only: a relay on the same machine).
+    pub security: String,
+    pub username: String,
+    pub password: String,
+    /// A file holding the password (first line), rather than the password itself.
+    pub password_file: String,
+    /// The sender, such as `Mairie de Saint-Exemple <mairie@saint-exemple.fr>`.
+    pub from: String,
+    /// First wait after a failed delivery, doubled at each new failure up to an hour.
+    pub retry_base_seconds: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 587,
+            security: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            password_file: String::new(),
+            from: String::new(),
+            retry_base_seconds: 30,
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn enabled(&self) -> bool {
+        !self.host.is_empty()
+    }
 }
 
 impl OidcConfig {

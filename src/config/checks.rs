@@ -136,6 +136,24 @@ impl Checks {
             );
         }
 
+        let smtp = &c.smtp;
+        if smtp.enabled() {
+            let loopback = ["127.0.0.1", "localhost", "::1"].contains(&smtp.host.as_str());
+            match smtp.security.as_str() {
+                "starttls" | "tls" => {}
+                "none" => {
+                    self.require(loopback, "smtp.security", "\"none\" is for a relay on this machine (127.0.0.1) only")
+                }
+                other => self.fail("smtp.security", format!("{other:?} must be starttls, tls or none")),
+            }
+            self.require((1..=65535).contains(&smtp.port), "smtp.port", "must be between 1 and 65535");
+            let from_ok = smtp.from.parse::<lettre::message::Mailbox>().is_ok();
+            self.require(from_ok, "smtp.from", "must be an address such as Mairie <mairie@example.fr>");
+            if !smtp.password_file.is_empty() {
+                self.require(Path::new(&smtp.password_file).is_file(), "smtp.password_file", "file does not exist");
+            }
+        }
+
         let m = &c.map;
         if !m.tile_url.is_empty() {
             let placeholders = ["{z}", "{x}", "{y}"].iter().all(|p| m.tile_url.contains(p));

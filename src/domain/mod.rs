@@ -11,6 +11,7 @@ pub mod holidays;
 pub mod icalendar;
 pub mod markdown;
 pub mod media;
+pub mod notification;
 pub mod portal;
 pub mod request;
 pub mod sla;

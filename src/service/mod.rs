@@ -7,6 +7,7 @@ pub mod agendas;
 pub mod audit;
 pub mod catalogue;
 pub mod guests;
+pub mod mail;
 pub mod permission;
 pub mod portal;
 pub mod requests;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub max_request_bytes: u64,
     pub allowed_types: Vec<String>,
     pub auth: AuthSettings,
+    /// Whether e-mail is set up (`[smtp] host`): messages are queued only then.
+    pub mail_enabled: bool,
 }
 
 /// Accounts, sessions and links (from `[auth]` and `[oidc]`).
@@ -60,6 +63,8 @@ pub struct Core {
     pub files: FileStore,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// Wakes the e-mail sender when a message is queued.
+    pub wake_mailer: Arc<tokio::sync::Notify>,
 }
 
 /// A new secret for a user to hold (session, link, state): 256 random bits, URL-safe, and

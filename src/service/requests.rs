@@ -6,18 +6,21 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::mail;
 use super::permission::{Action, require, require_request};
 use super::{Core, blocking, random_u64};
 use crate::domain::account::Scope;
 use crate::domain::acknowledgement::Acknowledgement;
 use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::catalogue::Category;
+use crate::domain::notification::NotificationKind;
 use crate::domain::request::{
-    Attachment, Change, Channel, Location, NewRequest, Request, RequestEvent, Visibility, registration_number,
+    Attachment, Change, Channel, Location, NewRequest, Notify, Request, RequestEvent, Visibility, registration_number,
 };
 use crate::domain::status::Status;
 use crate::domain::tracking::TrackingCode;
 use crate::domain::{Error, Result, sla};
+use crate::l10n::Locale;
 use crate::store::files::StoredFile;
 use crate::store::requests::query::matches;
 use crate::store::requests::{DashboardCounts, Page, RequestQuery};
@@ -103,6 +106,8 @@ impl RequestService {
         let calendar = s.calendar;
         let repos = self.core.repos.clone();
         let actor = actor.clone();
+        let settings = Arc::new(self.core.settings.clone());
+        let note_id = super::mail::new_id()?;
         for _attempt in 0..4 {
             let code = TrackingCode::from_random(random_u64()?);
             // Checked here first, off the single writer thread: this read brings the code's
@@ -112,6 +117,7 @@ impl RequestService {
             }
             let (repos, actor, input, files, recorded_by) =
                 (repos.clone(), actor.clone(), input.clone(), files.clone(), recorded_by.clone());
+            let (settings, note_id) = (settings.clone(), note_id.clone());
             let written = self
                 .core
                 .store
@@ -160,6 +166,17 @@ impl RequestService {
                     }
                     let details = serde_json::json!({"channel": channel, "category": category.id});
                     repos.audit.append(tx, now, &actor, "request.create", format!("request:{id}"), details)?;
+                    if settings.mail_enabled {
+                        let ack = acknowledgement_of(&settings, &request, &category, department.clone());
+                        let text = super::acknowledgement::text(&ack)?;
+                        let news = mail::News {
+                            kind: NotificationKind::Acknowledgement,
+                            detail: &text,
+                            id: &note_id,
+                            at: now,
+                        };
+                        mail::queue_for_citizen(&settings, &repos, tx, &request, &news)?;
+                    }
                     Ok((request, category, department))
                 })
                 .await;
@@ -167,6 +184,7 @@ impl RequestService {
                 Err(Error::Conflict { code: "tracking_code_taken", .. }) => continue,
                 Err(e) => return Err(e),
                 Ok((request, category, department)) => {
+                    self.core.wake_mailer.notify_one();
                     let acknowledgement = self.acknowledgement_for(&request, &category, department);
                     return Ok(Created { request, acknowledgement });
                 }
@@ -179,19 +197,9 @@ impl RequestService {
         &self,
         request: &Request,
         category: &Category,
-        mut department: crate::domain::catalogue::Department,
+        department: crate::domain::catalogue::Department,
     ) -> Acknowledgement {
-        let s = &self.core.settings;
-        // A department without its own contact is reached through the town hall.
-        if department.email.is_empty() && department.phone.is_empty() {
-            department.email.clone_from(&s.contact_email);
-            department.phone.clone_from(&s.contact_phone);
-        }
-        if department.address.is_empty() {
-            department.address.clone_from(&s.contact_address);
-        }
-        let url = format!("{}/suivi/{}", s.public_url, request.tracking_code);
-        Acknowledgement::build(request, category, &department, &s.instance_name, &s.appeal_text, url)
+        acknowledgement_of(&self.core.settings, request, category, department)
     }
 
     /// The acknowledgement of a request, found by its tracking code.
@@ -228,6 +236,34 @@ impl RequestService {
                 repos.requests.update(tx, &old, &new, &event)?;
                 let details = serde_json::json!({"event": new.events, "change": "citizen_message"});
                 repos.audit.append(tx, now, &citizen, "request.citizen_message", format!("request:{id}"), details)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The citizen asks for no more messages about their request (from the tracking page,
+    /// where every message's link leads).
+    pub async fn stop_notifications(&self, code: &TrackingCode) -> Result<()> {
+        let request = self.by_code(code)?;
+        let (repos, now, id) = (self.core.repos.clone(), self.core.clock.now(), request.id);
+        self.core
+            .store
+            .write(move |tx| {
+                let mut request = repos.requests.get_tx(tx, id)?;
+                if request.notify == Notify::None {
+                    return Ok(());
+                }
+                request.notify = Notify::None;
+                repos.requests.rewrite(tx, &request)?;
+                let details = serde_json::Value::Null;
+                repos.audit.append(
+                    tx,
+                    now,
+                    &Actor::citizen(),
+                    "request.notify_stop",
+                    format!("request:{id}"),
+                    details,
+                )?;
                 Ok(())
             })
             .await
@@ -426,7 +462,9 @@ impl RequestService {
     {
         require(actor, right)?;
         let (repos, actor, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
-        self.core
+        let (settings, note_id) = (Arc::new(self.core.settings.clone()), mail::new_id()?);
+        let updated = self
+            .core
             .store
             .write(move |tx| {
                 let old = repos.requests.get_tx(tx, id)?;
@@ -441,12 +479,30 @@ impl RequestService {
                 let change = change(&mut new, &department_exists, now)?;
                 new.events += 1;
                 let details = serde_json::json!({"event": new.events, "change": change_name(&change)});
+                // The citizen hears of a new status and of public answers.
+                let news = match &change {
+                    Change::Status { to, .. } => {
+                        Some((NotificationKind::Status, Locale::french().tf("status", to.as_str()).to_owned()))
+                    }
+                    Change::Comment { visibility: Visibility::Public, body } if actor.kind == ActorKind::Agent => {
+                        Some((NotificationKind::Reply, body.clone()))
+                    }
+                    _ => None,
+                };
                 let event = RequestEvent { seq: new.events, at: now, actor: actor.clone(), change };
                 repos.requests.update(tx, &old, &new, &event)?;
                 repos.audit.append(tx, now, &actor, action, format!("request:{id}"), details)?;
+                if let Some((kind, detail)) = news {
+                    let news = mail::News { kind, detail: &detail, id: &note_id, at: now };
+                    mail::queue_for_citizen(&settings, &repos, tx, &new, &news)?;
+                }
                 Ok(new)
             })
-            .await
+            .await;
+        if updated.is_ok() && self.core.settings.mail_enabled {
+            self.core.wake_mailer.notify_one();
+        }
+        updated
     }
 
     /// Attachment bytes, for an agent (audited as a read of personal data).
@@ -543,4 +599,23 @@ fn within_departments(counts: DashboardCounts, mine: &[String]) -> DashboardCoun
         average_decision_days: None,
         average_first_response_hours: None,
     }
+}
+
+/// The acknowledgement of `request`: a department without its own contact details is
+/// reached through the town hall's.
+fn acknowledgement_of(
+    s: &super::Settings,
+    request: &Request,
+    category: &Category,
+    mut department: crate::domain::catalogue::Department,
+) -> Acknowledgement {
+    if department.email.is_empty() && department.phone.is_empty() {
+        department.email.clone_from(&s.contact_email);
+        department.phone.clone_from(&s.contact_phone);
+    }
+    if department.address.is_empty() {
+        department.address.clone_from(&s.contact_address);
+    }
+    let url = format!("{}/suivi/{}", s.public_url, request.tracking_code);
+    Acknowledgement::build(request, category, &department, &s.instance_name, &s.appeal_text, url)
 }

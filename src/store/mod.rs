@@ -18,6 +18,7 @@ pub mod files;
 pub mod keys;
 pub mod meta;
 pub mod migrate;
+pub mod outbox;
 pub mod requests;
 pub mod sessions;
 pub mod tokens;
@@ -422,6 +423,7 @@ pub struct Repos {
     pub meta: meta::MetaRepo,
     pub agendas: agendas::AgendaRepo,
     pub topics: topics::TopicRepo,
+    pub outbox: outbox::OutboxRepo,
     pub audit: audit::AuditRepo,
     pub catalogue: catalogue::CatalogueRepo,
     pub tokens: tokens::TokenRepo,
@@ -440,6 +442,7 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
         meta: meta::MetaRepo::open(&mut builder)?,
         agendas: agendas::AgendaRepo::open(&mut builder)?,
         topics: topics::TopicRepo::open(&mut builder)?,
+        outbox: outbox::OutboxRepo::open(&mut builder)?,
         audit: audit::AuditRepo::open(&mut builder)?,
         catalogue: catalogue::CatalogueRepo::open(&mut builder)?,
         tokens: tokens::TokenRepo::open(&mut builder)?,

@@ -195,6 +195,12 @@ impl RequestRepo {
         self.records.tree.iter().map(|item| item.map_err(store_error))
     }
 
+    /// Rewrites a request whose indexed fields (status, department, dates, assignee…) did
+    /// not change, such as its citizen's notification choice.
+    pub fn rewrite(&self, tx: &Tx<'_>, request: &Request) -> TxResult<()> {
+        self.put_raw(tx, &request.id.to_be_bytes(), &codec::encode(request)?)
+    }
+
     pub fn put_raw(&self, tx: &Tx<'_>, key: &[u8], value: &[u8]) -> TxResult<()> {
         tx.insert(self.records.id, key, value)
     }

@@ -47,6 +47,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/suivi", Public),
     (Method::GET, "/suivi/{code}", Public),
     (Method::POST, "/suivi/{code}/complement", Public),
+    (Method::POST, "/suivi/{code}/messages", Public),
     (Method::GET, "/", Public),
     (Method::GET, "/demande/{category}", Public),
     (Method::POST, "/demande/{category}", Public),

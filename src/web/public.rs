@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .route("/suivi", axum::routing::get(get_tracking_page))
         .route("/suivi/{code}", axum::routing::get(get_tracking_page_by_path))
         .route("/suivi/{code}/complement", axum::routing::post(post_citizen_message))
+        .route("/suivi/{code}/messages", axum::routing::post(post_stop_messages))
 }
 
 #[utoipa::path(get, path = "/api/v1/categories", tag = "public",
@@ -152,6 +153,7 @@ async fn get_tracking_page(
 #[derive(Debug, serde::Deserialize)]
 struct AddedQuery {
     ajout: Option<String>,
+    silence: Option<String>,
 }
 
 async fn get_tracking_page_by_path(
@@ -159,8 +161,35 @@ async fn get_tracking_page_by_path(
     Path(code): Path<String>,
     axum::extract::Query(q): axum::extract::Query<AddedQuery>,
 ) -> ApiResult<Response> {
-    let added = q.ajout.map(|_| Locale::french().t("tracking.added").to_owned()).unwrap_or_default();
+    let l = Locale::french();
+    let added = match (q.ajout, q.silence) {
+        (Some(_), _) => l.t("tracking.added").to_owned(),
+        (_, Some(_)) => l.t("tracking.messages_stopped").to_owned(),
+        _ => String::new(),
+    };
     tracking_page(&state, code, added, String::new())
+}
+
+/// The citizen stops messages about their request (every message links here). A POST from
+/// the tracking page: a mail scanner following the link changes nothing.
+async fn post_stop_messages(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(code): Path<String>,
+) -> ApiResult<Response> {
+    state.failures.peek(ip)?;
+    let Ok(parsed) = TrackingCode::parse(&code) else {
+        state.failures.record(ip);
+        return tracking_page(&state, code, String::new(), String::new());
+    };
+    match state.requests.stop_notifications(&parsed).await {
+        Ok(()) => Ok(Redirect::to(&format!("/suivi/{parsed}?silence=1")).into_response()),
+        Err(Error::NotFound { .. }) => {
+            state.failures.record(ip);
+            tracking_page(&state, code, String::new(), String::new())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -15,6 +15,7 @@ mod durability;
 mod e2e;
 mod identity;
 mod lifecycle;
+mod mail;
 mod oidc;
 mod portal;
 mod support;

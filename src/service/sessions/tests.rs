@@ -35,8 +35,9 @@ fn core(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>) {
             guest_link_validity: SignedDuration::from_mins(60),
             admin_acr: String::new(),
         },
+        mail_enabled: false,
     };
-    (dir, Arc::new(Core { store, repos, files, clock, settings }))
+    (dir, Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default() }))
 }
 
 /// Signs in an invited agent through their link; returns the session secret.

@@ -1,0 +1,238 @@
+//! E-mail to citizens through the durable outbox: messages are queued in the same write as
+//! the change they tell about (a request received, its status changed, a public answer),
+//! and one background sender delivers them over SMTP (rustls; STARTTLS or implicit TLS).
+//! An unreachable server delays messages, never loses them (retried with a growing wait);
+//! a permanent refusal is recorded on the message and in the journal. Each message carries
+//! its own Message-ID, `Auto-Submitted: auto-generated` (so that auto-replies stay quiet),
+//! and how to stop messages about the request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::Core;
+use crate::domain::actor::Actor;
+use crate::domain::notification::{Delivery, Notification, NotificationKind, backoff};
+use crate::domain::request::{Notify, Request};
+use crate::domain::{Error, Result};
+use crate::l10n::Locale;
+use crate::store::{Repos, Tx, TxResult};
+
+/// How the sender reaches the mail server.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    retry_base: SignedDuration,
+}
+
+impl Mailer {
+    /// From `[smtp]`: `security` is `starttls`, `tls` or `none` (loopback relay only).
+    pub fn new(
+        host: &str,
+        port: u16,
+        security: &str,
+        credentials: Option<(String, String)>,
+        from: &str,
+        retry_base_seconds: u32,
+    ) -> anyhow::Result<Mailer> {
+        let builder = match security {
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
+            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
+            _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        };
+        let mut builder = builder.port(port).timeout(Some(Duration::from_secs(30)));
+        if let Some((user, password)) = credentials {
+            builder = builder.credentials(Credentials::new(user, password));
+        }
+        Ok(Mailer {
+            transport: builder.build(),
+            from: from.parse()?,
+            retry_base: SignedDuration::from_secs(i64::from(retry_base_seconds.max(1))),
+        })
+    }
+}
+
+/// What a citizen is told: a new request's acknowledgement (`detail`: its text), a new
+/// status (`detail`: its name) or a public answer (`detail`: the answer).
+pub struct News<'a> {
+    pub kind: NotificationKind,
+    pub detail: &'a str,
+    /// The notification's id, drawn before the write.
+    pub id: &'a str,
+    pub at: Timestamp,
+}
+
+/// Queues an e-mail to the citizen of `request`, inside the write that makes the change,
+/// when e-mail is set up and the citizen chose it.
+pub fn queue_for_citizen(
+    core_settings: &super::Settings,
+    repos: &Repos,
+    tx: &Tx<'_>,
+    request: &Request,
+    news: &News<'_>,
+) -> TxResult<()> {
+    let News { kind, detail, id, at: now } = *news;
+    if !core_settings.mail_enabled || request.notify != Notify::Email || request.contact.email.is_empty() {
+        return Ok(());
+    }
+    let l = Locale::french();
+    let fill = |key: &str| {
+        l.t(key)
+            .replace("{registration}", &request.registration)
+            .replace("{subject}", &request.subject)
+            .replace("{detail}", detail)
+            .replace("{collectivite}", &core_settings.instance_name)
+    };
+    let (subject, body) = match kind {
+        NotificationKind::Acknowledgement => (fill("mail.ack_subject"), detail.to_owned()),
+        NotificationKind::Status => (fill("mail.status_subject"), fill("mail.status_body")),
+        NotificationKind::Reply => (fill("mail.reply_subject"), fill("mail.reply_body")),
+    };
+    let tracking = format!("{}/suivi/{}", core_settings.public_url, request.tracking_code);
+    let footer = l
+        .t("mail.footer")
+        .replace("{tracking}", &tracking)
+        .replace("{stop}", &format!("{tracking}/messages"))
+        .replace("{collectivite}", &core_settings.instance_name);
+    let notification = Notification {
+        id: id.to_owned(),
+        kind,
+        to: request.contact.email.clone(),
+        subject,
+        text: format!("{body}\n\n-- \n{footer}\n"),
+        request: Some(request.id),
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: String::new(),
+        delivery: Delivery::Pending,
+    };
+    repos.outbox.put(tx, &notification, None)
+}
+
+/// A fresh notification id.
+pub fn new_id() -> Result<String> {
+    Ok(format!("ntf-{:016x}", super::random_u64()?))
+}
+
+/// Delivers what is due, then waits for the next due message or a wake-up; runs until the
+/// process ends.
+pub async fn run(core: Arc<Core>, mailer: Mailer) {
+    let host = core
+        .settings
+        .public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("guichet")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("guichet")
+        .to_owned();
+    loop {
+        let now = core.clock.now();
+        let due = match core.repos.outbox.due(now.as_millisecond(), 20) {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the outbox");
+                Vec::new()
+            }
+        };
+        for notification in &due {
+            let outcome = deliver(&mailer, &host, notification).await;
+            if let Err(e) = record(&core, &mailer, notification, outcome).await {
+                tracing::error!(error = %e, id = %notification.id, "recording a delivery");
+            }
+        }
+        if due.len() == 20 {
+            continue;
+        }
+        let wait = match core.repos.outbox.next_due_ms() {
+            Ok(Some(ms)) => {
+                Duration::from_millis((ms as i64 - core.clock.now().as_millisecond()).clamp(50, 5_000) as u64)
+            }
+            _ => Duration::from_secs(5),
+        };
+        tokio::select! {
+            () = core.wake_mailer.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// What happened to one attempt.
+enum Outcome {
+    Sent,
+    /// Try again later (server unreachable, busy, or a temporary refusal).
+    Later(String),
+    /// Refused for good.
+    Refused(String),
+}
+
+async fn deliver(mailer: &Mailer, host: &str, n: &Notification) -> Outcome {
+    let to: Mailbox = match n.to.parse() {
+        Ok(to) => to,
+        Err(e) => return Outcome::Refused(format!("address: {e}")),
+    };
+    let message = Message::builder()
+        .from(mailer.from.clone())
+        .to(to)
+        .subject(n.subject.clone())
+        .message_id(Some(format!("<{}@{host}>", n.id)))
+        .header(ContentType::TEXT_PLAIN)
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()))
+        .body(n.text.clone());
+    let message = match message {
+        Ok(m) => m,
+        Err(e) => return Outcome::Refused(format!("message: {e}")),
+    };
+    match mailer.transport.send(message).await {
+        Ok(_) => Outcome::Sent,
+        Err(e) if e.is_permanent() => Outcome::Refused(e.to_string()),
+        Err(e) => Outcome::Later(e.to_string()),
+    }
+}
+
+async fn record(core: &Arc<Core>, mailer: &Mailer, n: &Notification, outcome: Outcome) -> Result<()> {
+    let now = core.clock.now();
+    let mut next = n.clone();
+    let failed_for_good = match outcome {
+        Outcome::Sent => {
+            next.delivery = Delivery::Sent { at: now };
+            None
+        }
+        Outcome::Later(error) => {
+            next.attempts += 1;
+            let jitter = (super::random_u64()? % 1000) as f64 / 1000.0;
+            next.next_attempt_at = now + backoff(mailer.retry_base, next.attempts, jitter);
+            tracing::warn!(id = %n.id, attempts = next.attempts, error = %error, next = %next.next_attempt_at, "e-mail delayed");
+            next.last_error = error;
+            None
+        }
+        Outcome::Refused(reason) => {
+            next.attempts += 1;
+            next.delivery = Delivery::Failed { at: now, reason: reason.clone() };
+            next.last_error = reason.clone();
+            Some(reason)
+        }
+    };
+    let (repos, previous) = (core.repos.clone(), n.clone());
+    core.store
+        .write(move |tx| {
+            // Only the sender changes a queued message: the stored one is `previous`.
+            repos.outbox.put(tx, &next, Some(&previous))?;
+            if let Some(reason) = &failed_for_good {
+                let details = serde_json::json!({"to": next.to, "kind": next.kind.as_str(), "reason": reason});
+                let target =
+                    next.request.map_or_else(|| format!("notification:{}", next.id), |id| format!("request:{id}"));
+                repos.audit.append(tx, now, &Actor::system("mail"), "mail.failed", target, details)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("outbox: {e}")))
+}

@@ -1,0 +1,243 @@
+//! E-mail to citizens through a real SMTP server (Python's aiosmtpd, installed by tests/run):
+//! what is sent and when, the way to stop messages, and delivery that survives the server
+//! being down and Guichet being killed: every message arrives exactly once.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::*;
+
+const SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/smtp_sink.py");
+const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/site");
+
+/// An SMTP server on loopback that keeps every message it accepts as a file.
+struct SmtpSink {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl SmtpSink {
+    fn new(dir: &Path) -> SmtpSink {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        SmtpSink { dir: dir.to_owned(), port, child: None }
+    }
+
+    fn start(&mut self) {
+        let mut child = Command::new("python3")
+            .arg(SINK)
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .env("PYTHONPATH", SITE)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 must be installed (tests/run installs aiosmtpd)");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.starts_with("listening"), "the SMTP server did not start: {first:?}");
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The messages received so far, as text, in order of arrival.
+    fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut files: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
+        files.sort();
+        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
+    /// Waits until `count` messages have arrived (at most `seconds`).
+    async fn wait_for(&self, count: usize, seconds: u64) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count || Instant::now() > deadline {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn smtp_settings(port: u16) -> Vec<String> {
+    [
+        "smtp.host=127.0.0.1".to_owned(),
+        format!("smtp.port={port}"),
+        "smtp.security=none".into(),
+        "smtp.from=Mairie de Guichet <mairie@guichet.example>".into(),
+        "smtp.retry_base_seconds=1".into(),
+    ]
+    .into_iter()
+    .flat_map(|s| ["--set".to_owned(), s])
+    .collect()
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.lines().take_while(|l| !l.is_empty()).find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+async fn citizen(s: &Server, email: &str, notify: &str, description: &str) -> serde_json::Value {
+    let mut request = citizen_request("voirie", description);
+    request["contact"]["email"] = json!(email);
+    request["notify"] = json!(notify);
+    let (status, created) = s.post("/api/v1/requests", None, &request).await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+#[tokio::test]
+async fn citizens_who_chose_email_get_the_acknowledgement_status_changes_and_answers_and_can_stop_them() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(scratch.path());
+    sink.start();
+    let settings = smtp_settings(sink.port);
+    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let agent = s.token("agent");
+
+    let created = citizen(&s, "marie.dupont@example.fr", "email", "Lampadaire éteint rue Haute").await;
+    let quiet = citizen(&s, "paul@example.fr", "none", "Banc cassé").await;
+    let code = created["tracking_code"].as_str().unwrap();
+    let registration = created["registration"].as_str().unwrap();
+    let messages = sink.wait_for(1, 20).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let ack = &messages[0];
+    assert_eq!(header(ack, "X-Envelope-To"), Some("marie.dupont@example.fr"));
+    assert_eq!(header(ack, "From"), Some("\"Mairie de Guichet\" <mairie@guichet.example>"));
+    assert_eq!(header(ack, "Auto-Submitted"), Some("auto-generated"), "auto-replies must not answer it");
+    assert!(header(ack, "Message-ID").is_some_and(|id| id.starts_with("<ntf-")), "{ack}");
+    assert!(header(ack, "Subject").is_some_and(|s| s.contains(registration) || s.contains("=?utf-8?")), "{ack}");
+    let body = decode_body(ack);
+    for expected in [code, registration, "Date maximale de traitement", "Ne plus recevoir de messages"] {
+        assert!(body.contains(expected), "{expected:?} missing from\n{body}");
+    }
+
+    // A status change and a public answer are sent; an internal note is not.
+    let id = created["id"].as_u64().unwrap();
+    let path = |what: &str| format!("/api/v1/requests/{id}/{what}");
+    assert_eq!(s.post(&path("status"), Some(&agent), &json!({"status": "in_progress"})).await.0, 200);
+    let reply = json!({"visibility": "public", "body": "Nous intervenons jeudi matin."});
+    assert_eq!(s.post(&path("comments"), Some(&agent), &reply).await.0, 200);
+    let note = json!({"visibility": "internal", "body": "Prévoir la nacelle."});
+    assert_eq!(s.post(&path("comments"), Some(&agent), &note).await.0, 200);
+    let quiet_id = quiet["id"].as_u64().unwrap();
+    let status = json!({"status": "in_progress"});
+    assert_eq!(s.post(&format!("/api/v1/requests/{quiet_id}/status"), Some(&agent), &status).await.0, 200);
+    let messages = sink.wait_for(3, 20).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let messages = if messages.len() == 3 { sink.messages() } else { messages };
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(decode_body(&messages[1]).contains("En cours de traitement"));
+    assert!(decode_body(&messages[2]).contains("Nous intervenons jeudi matin."));
+    assert!(!messages.iter().any(|m| decode_body(m).contains("nacelle")), "internal notes stay inside");
+    assert!(!messages.iter().any(|m| m.contains("paul@example.fr")), "who chose nothing gets nothing");
+
+    // Stopped from the tracking page (a POST: a mail scanner following the link changes
+    // nothing), no more messages.
+    let page = s.http.get(s.at(&format!("/suivi/{code}/messages"))).send().await.unwrap();
+    assert_ne!(page.status(), 200, "a GET changes nothing");
+    let stopped = s.http.post(s.at(&format!("/suivi/{code}/messages"))).send().await.unwrap();
+    assert!(stopped.status().is_redirection() || stopped.status() == 200, "{}", stopped.status());
+    assert_eq!(s.post(&path("status"), Some(&agent), &json!({"status": "resolved"})).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.messages().len(), 3, "nothing after the citizen stopped the messages");
+}
+
+#[tokio::test]
+async fn a_burst_of_messages_survives_the_smtp_server_being_down_and_guichet_being_killed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(scratch.path());
+    let settings = smtp_settings(sink.port);
+    let mut s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+
+    // The server is down: 20 requests are acknowledged on the web, their e-mails wait.
+    let mut expected = BTreeMap::new();
+    for i in 0..20 {
+        let created = citizen(&s, &format!("citoyen{i}@example.fr"), "email", &format!("Signalement {i}")).await;
+        expected.insert(created["registration"].as_str().unwrap().to_owned(), format!("citoyen{i}@example.fr"));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(sink.messages().is_empty());
+    // Guichet is killed and restarted: the queue is in the store.
+    s.kill9();
+    s.restart().await;
+    sink.start();
+    let messages = sink.wait_for(20, 30).await;
+    assert_eq!(messages.len(), 20, "every queued message after the restart");
+
+    // Down again in the middle of a second burst, then back.
+    sink.stop();
+    for i in 20..30 {
+        let created = citizen(&s, &format!("citoyen{i}@example.fr"), "email", &format!("Signalement {i}")).await;
+        expected.insert(created["registration"].as_str().unwrap().to_owned(), format!("citoyen{i}@example.fr"));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sink.start();
+    let messages = sink.wait_for(30, 40).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let messages = if messages.len() >= 30 { sink.messages() } else { messages };
+
+    // Exactly once each: 30 messages, 30 Message-IDs, one per request, to its citizen.
+    assert_eq!(messages.len(), 30, "{} messages", messages.len());
+    let mut ids: Vec<&str> = messages.iter().filter_map(|m| header(m, "Message-ID")).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 30, "a message arrived twice");
+    for (registration, to) in &expected {
+        let found: Vec<&String> = messages.iter().filter(|m| decode_body(m).contains(registration.as_str())).collect();
+        assert_eq!(found.len(), 1, "{registration}");
+        assert_eq!(header(found[0], "X-Envelope-To"), Some(to.as_str()));
+    }
+}
+
+/// The text of a message, its transfer encoding undone (quoted-printable or base64).
+fn decode_body(message: &str) -> String {
+    let (head, body) = message.split_once("\r\n\r\n").or_else(|| message.split_once("\n\n")).unwrap_or((message, ""));
+    let encoding = head.lines().find_map(|l| l.strip_prefix("Content-Transfer-Encoding: ")).unwrap_or("7bit").trim();
+    match encoding.to_ascii_lowercase().as_str() {
+        "base64" => {
+            use base64::Engine;
+            let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default())
+                .into_owned()
+        }
+        "quoted-printable" => quoted_printable(body),
+        _ => body.to_owned(),
+    }
+}
+
+fn quoted_printable(text: &str) -> String {
+    let mut bytes = Vec::new();
+    let raw = text.replace("=\r\n", "").replace("=\n", "");
+    let mut chars = raw.bytes().peekable();
+    while let Some(b) = chars.next() {
+        if b == b'=' {
+            let hex: Vec<u8> = chars.by_ref().take(2).collect();
+            if let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(&hex), 16) {
+                bytes.push(v);
+            }
+        } else {
+            bytes.push(b);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
