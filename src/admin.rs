@@ -14,6 +14,7 @@ use crate::domain::actor::{Actor, Role};
 use crate::domain::{Error, Result};
 use crate::service::Core;
 use crate::service::accounts::AccountService;
+use crate::service::inbound::InboundService;
 use crate::service::tokens::TokenService;
 use crate::store::backup;
 
@@ -22,11 +23,24 @@ pub const SOCKET: &str = "admin.sock";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum AdminRequest {
-    Token { role: Role, label: String },
-    Invite { email: String, role: Role, departments: Vec<String> },
+    Token {
+        role: Role,
+        label: String,
+    },
+    Invite {
+        email: String,
+        role: Role,
+        departments: Vec<String>,
+    },
     AuditVerify,
-    Backup { dir: PathBuf },
+    Backup {
+        dir: PathBuf,
+    },
     Check,
+    /// An e-mail message, base64.
+    IngestMail {
+        message: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +86,15 @@ pub async fn handle(core: &std::sync::Arc<Core>, data_dir: &Path, request: Admin
             let (store, repos, data_dir) = (core.store.clone(), core.repos.clone(), data_dir.to_owned());
             let manifest = crate::service::blocking(move || backup::backup(&store, &repos, &data_dir, &dir)).await?;
             Ok(to_json(&manifest))
+        }
+        AdminRequest::IngestMail { message } => {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(message)
+                .map_err(|_| Error::invalid("malformed", "message", "not base64"))?;
+            let s = &core.settings;
+            let inbound = InboundService::new(core.clone(), s.inbound_category.clone(), s.inbound_max_bytes);
+            Ok(to_json(&inbound.ingest(&raw).await?))
         }
         AdminRequest::Check => {
             let (store, repos) = (core.store.clone(), core.repos.clone());
@@ -121,7 +144,8 @@ pub async fn serve(listener: UnixListener, core: std::sync::Arc<Core>, data_dir:
 async fn answer(stream: UnixStream, core: &std::sync::Arc<Core>, data_dir: &Path) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read.take(64 * 1024)).read_line(&mut line).await?;
+    // Room for an e-mail message (base64) of the largest size accepted.
+    BufReader::new(read.take(48 * 1024 * 1024)).read_line(&mut line).await?;
     let response = match serde_json::from_str::<AdminRequest>(&line) {
         Err(e) => AdminResponse { ok: false, result: serde_json::Value::Null, error: format!("bad request: {e}") },
         Ok(request) => {

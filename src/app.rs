@@ -86,6 +86,8 @@ pub fn open_core(config: &Config, clock: Arc<dyn Clock>, public_url: String) -> 
         allowed_types: a.allowed_types.clone(),
         auth: auth_settings(config)?,
         mail_enabled: config.smtp.enabled(),
+        inbound_category: config.inbound_mail.category.clone(),
+        inbound_max_bytes: config.inbound_mail.max_bytes(),
     };
     Ok(Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default() }))
 }

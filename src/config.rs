@@ -29,6 +29,7 @@ pub struct Config {
     pub portal: PortalConfig,
     pub map: MapConfig,
     pub smtp: SmtpConfig,
+    pub inbound_mail: InboundMailConfig,
     pub log: LogConfig,
 }
 
@@ -352,6 +353,29 @@ impl Default for SmtpConfig {
             from: String::new(),
             retry_base_seconds: 30,
         }
+    }
+}
+
+/// E-mail received at the collectivité's address, delivered by the mail server to
+/// `guichet mail ingest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundMailConfig {
+    /// Category of the requests made from e-mails (agents reclassify them).
+    pub category: String,
+    /// Larger messages are refused, and the sender told so by the mail server.
+    pub max_message_mib: u32,
+}
+
+impl Default for InboundMailConfig {
+    fn default() -> Self {
+        InboundMailConfig { category: "autre".into(), max_message_mib: 25 }
+    }
+}
+
+impl InboundMailConfig {
+    pub fn max_bytes(&self) -> usize {
+        (self.max_message_mib as usize).saturating_mul(1 << 20)
     }
 }
 

@@ -64,6 +64,19 @@ enum Command {
     },
     /// Load a dump into an empty data directory (server stopped).
     Import { file: PathBuf },
+    /// E-mail received by the collectivité.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Read one message (RFC 5322) on standard input, as a mail server delivers it: a new
+    /// request, or a message added to the request whose tracking code it carries. Exits with
+    /// 65 (EX_DATAERR) when the message is refused, so that the mail server tells the sender.
+    Ingest,
 }
 
 #[derive(Subcommand)]
@@ -183,6 +196,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let data_dir = config.storage.data_dir();
     match command {
         Command::Serve => app::serve(config).await,
+        Command::Mail { command: MailCommand::Ingest } => {
+            use std::io::Read;
+
+            use base64::Engine;
+            let limit = config.inbound_mail.max_bytes();
+            let mut raw = Vec::new();
+            std::io::stdin().take(limit as u64 + 1).read_to_end(&mut raw)?;
+            let message = base64::engine::general_purpose::STANDARD.encode(&raw);
+            match through_server_or_store(&config, AdminRequest::IngestMail { message }).await {
+                Ok(result) => {
+                    println!("{result}");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(65);
+                }
+            }
+        }
         Command::Admin { command: AdminCommand::Token { role, label } } => {
             let result = through_server_or_store(&config, AdminRequest::Token { role, label }).await?;
             let token = result.get("token").and_then(|t| t.as_str()).unwrap_or_default();

@@ -7,6 +7,7 @@ pub mod agendas;
 pub mod audit;
 pub mod catalogue;
 pub mod guests;
+pub mod inbound;
 pub mod mail;
 pub mod permission;
 pub mod portal;
@@ -42,6 +43,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Whether e-mail is set up (`[smtp] host`): messages are queued only then.
     pub mail_enabled: bool,
+    /// Category and size limit of requests made from received e-mails.
+    pub inbound_category: String,
+    pub inbound_max_bytes: usize,
 }
 
 /// Accounts, sessions and links (from `[auth]` and `[oidc]`).

@@ -1,6 +1,6 @@
 //! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
 //! tokens, accounts, guests, requests with their timelines, audit journal, sequences, portal
-//! settings, agendas with their events and feeds, topics with their posts), each line carrying
+//! settings, agendas with their events and feeds, topics with their posts, the e-mail outbox), each line carrying
 //! its kind and schema version. The same store always gives the same bytes, so
 //! export → import → export is identical. Import upgrades older versions and rebuilds
 //! indexes and counters from the records.
@@ -16,6 +16,7 @@ use crate::domain::account::{Account, Guest};
 use crate::domain::agenda::{Agenda, Event};
 use crate::domain::audit::{AuditEntry, ChainVerifier};
 use crate::domain::catalogue::{Category, Department};
+use crate::domain::notification::Notification;
 use crate::domain::portal::PortalSettings;
 use crate::domain::request::{Request, RequestEvent};
 use crate::domain::topic::{Post, Topic};
@@ -49,6 +50,7 @@ enum Line {
     Feed { version: u8, hash: String, value: Value },
     Topic { version: u8, value: Value },
     Post { version: u8, value: Value },
+    Notification { version: u8, value: Value },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -153,6 +155,10 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::Post { version: Post::VERSION, value: to_value(p)? })
     }
 
+    pub fn notification(&mut self, n: &Notification) -> Result<()> {
+        write_line(&mut self.out, &Line::Notification { version: Notification::VERSION, value: to_value(n)? })
+    }
+
     pub fn portal_settings(&mut self, p: &PortalSettings) -> Result<()> {
         write_line(&mut self.out, &Line::PortalSettings { version: PortalSettings::VERSION, value: to_value(p)? })
     }
@@ -209,6 +215,9 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     for post in repos.topics.all_posts() {
         w.post(&post?)?;
+    }
+    for notification in repos.outbox.all() {
+        w.notification(&notification?)?;
     }
     w.finish().map(|(_, stats)| stats)
 }
@@ -314,6 +323,7 @@ enum Record {
     Feed(Vec<u8>, Box<Feed>),
     Topic(Box<Topic>),
     Post(Box<Post>),
+    Notification(Box<Notification>),
 }
 
 /// Lines into current-version records (older versions upgraded).
@@ -365,6 +375,7 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
             }
             Line::Topic { version, value } => Record::Topic(Box::new(upgrade(version, value)?)),
             Line::Post { version, value } => Record::Post(Box::new(upgrade(version, value)?)),
+            Line::Notification { version, value } => Record::Notification(Box::new(upgrade(version, value)?)),
         });
     }
     Ok(records)
@@ -397,6 +408,7 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                 Record::Feed(hash, f) => repos.agendas.put_feed(tx, hash, f)?,
                 Record::Topic(t) => repos.topics.put_topic(tx, t)?,
                 Record::Post(p) => repos.topics.put_post(tx, p)?,
+                Record::Notification(n) => repos.outbox.put(tx, n, None)?,
             }
         }
         Ok(())

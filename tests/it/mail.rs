@@ -16,19 +16,19 @@ const SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/smtp_sink.
 const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/site");
 
 /// An SMTP server on loopback that keeps every message it accepts as a file.
-struct SmtpSink {
+pub struct SmtpSink {
     dir: PathBuf,
-    port: u16,
+    pub port: u16,
     child: Option<Child>,
 }
 
 impl SmtpSink {
-    fn new(dir: &Path) -> SmtpSink {
+    pub fn new(dir: &Path) -> SmtpSink {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         SmtpSink { dir: dir.to_owned(), port, child: None }
     }
 
-    fn start(&mut self) {
+    pub fn start(&mut self) {
         let mut child = Command::new("python3")
             .arg(SINK)
             .arg(&self.dir)
@@ -52,7 +52,7 @@ impl SmtpSink {
     }
 
     /// The messages received so far, as text, in order of arrival.
-    fn messages(&self) -> Vec<String> {
+    pub fn messages(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut files: Vec<PathBuf> =
             entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
@@ -61,7 +61,7 @@ impl SmtpSink {
     }
 
     /// Waits until `count` messages have arrived (at most `seconds`).
-    async fn wait_for(&self, count: usize, seconds: u64) -> Vec<String> {
+    pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         loop {
             let messages = self.messages();
@@ -79,7 +79,7 @@ impl Drop for SmtpSink {
     }
 }
 
-fn smtp_settings(port: u16) -> Vec<String> {
+pub fn smtp_settings(port: u16) -> Vec<String> {
     [
         "smtp.host=127.0.0.1".to_owned(),
         format!("smtp.port={port}"),
@@ -92,7 +92,7 @@ fn smtp_settings(port: u16) -> Vec<String> {
     .collect()
 }
 
-fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
     message.lines().take_while(|l| !l.is_empty()).find_map(|l| l.strip_prefix(&format!("{name}: ")))
 }
 

@@ -14,6 +14,7 @@ mod dump;
 mod durability;
 mod e2e;
 mod identity;
+mod ingest;
 mod lifecycle;
 mod mail;
 mod oidc;

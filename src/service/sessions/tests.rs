@@ -36,6 +36,8 @@ fn core(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>) {
             admin_acr: String::new(),
         },
         mail_enabled: false,
+        inbound_category: "autre".into(),
+        inbound_max_bytes: 1 << 20,
     };
     (dir, Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default() }))
 }
