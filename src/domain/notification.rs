@@ -12,6 +12,10 @@ pub enum NotificationKind {
     Acknowledgement,
     Status,
     Reply,
+    /// To a department's mailbox: a request is waiting.
+    NewRequest,
+    /// To an agent: a request was assigned to them.
+    Assigned,
 }
 
 impl NotificationKind {
@@ -20,6 +24,8 @@ impl NotificationKind {
             NotificationKind::Acknowledgement => "acknowledgement",
             NotificationKind::Status => "status",
             NotificationKind::Reply => "reply",
+            NotificationKind::NewRequest => "new_request",
+            NotificationKind::Assigned => "assigned",
         }
     }
 }

@@ -91,7 +91,7 @@ pub fn queue_for_citizen(
     let (subject, body) = match kind {
         NotificationKind::Acknowledgement => (fill("mail.ack_subject"), detail.to_owned()),
         NotificationKind::Status => (fill("mail.status_subject"), fill("mail.status_body")),
-        NotificationKind::Reply => (fill("mail.reply_subject"), fill("mail.reply_body")),
+        _ => (fill("mail.reply_subject"), fill("mail.reply_body")),
     };
     let tracking = format!("{}/suivi/{}", core_settings.public_url, request.tracking_code);
     let footer = l
@@ -109,6 +109,48 @@ pub fn queue_for_citizen(
         created_at: now,
         attempts: 0,
         next_attempt_at: now,
+        last_error: String::new(),
+        delivery: Delivery::Pending,
+    };
+    repos.outbox.put(tx, &notification, None)
+}
+
+/// Queues an e-mail to an agent or a department's mailbox about `request` (a new request
+/// waiting, or one assigned to them), inside the write that makes the change. Only the
+/// registration number, the subject and a link: the rest is read in Guichet.
+pub fn queue_for_agents(
+    core_settings: &super::Settings,
+    repos: &Repos,
+    tx: &Tx<'_>,
+    request: &Request,
+    to: &str,
+    news: &News<'_>,
+) -> TxResult<()> {
+    if !core_settings.mail_enabled || to.is_empty() {
+        return Ok(());
+    }
+    let l = Locale::french();
+    let (subject_key, body_key) = match news.kind {
+        NotificationKind::Assigned => ("mail.assigned_subject", "mail.assigned_body"),
+        _ => ("mail.new_subject", "mail.new_body"),
+    };
+    let fill = |key: &str| {
+        l.t(key)
+            .replace("{registration}", &request.registration)
+            .replace("{subject}", &request.subject)
+            .replace("{link}", &format!("{}/agent/demandes/{}", core_settings.public_url, request.id))
+            .replace("{collectivite}", &core_settings.instance_name)
+    };
+    let notification = Notification {
+        id: news.id.to_owned(),
+        kind: news.kind,
+        to: to.to_owned(),
+        subject: fill(subject_key),
+        text: format!("{}\n", fill(body_key)),
+        request: Some(request.id),
+        created_at: news.at,
+        attempts: 0,
+        next_attempt_at: news.at,
         last_error: String::new(),
         delivery: Delivery::Pending,
     };

@@ -107,7 +107,7 @@ impl RequestService {
         let repos = self.core.repos.clone();
         let actor = actor.clone();
         let settings = Arc::new(self.core.settings.clone());
-        let note_id = super::mail::new_id()?;
+        let (note_id, team_note_id) = (mail::new_id()?, mail::new_id()?);
         for _attempt in 0..4 {
             let code = TrackingCode::from_random(random_u64()?);
             // Checked here first, off the single writer thread: this read brings the code's
@@ -117,7 +117,7 @@ impl RequestService {
             }
             let (repos, actor, input, files, recorded_by) =
                 (repos.clone(), actor.clone(), input.clone(), files.clone(), recorded_by.clone());
-            let (settings, note_id) = (settings.clone(), note_id.clone());
+            let (settings, note_id, team_note_id) = (settings.clone(), note_id.clone(), team_note_id.clone());
             let written = self
                 .core
                 .store
@@ -176,6 +176,10 @@ impl RequestService {
                             at: now,
                         };
                         mail::queue_for_citizen(&settings, &repos, tx, &request, &news)?;
+                        // The department's mailbox learns that a request is waiting.
+                        let kind = NotificationKind::NewRequest;
+                        let news = mail::News { kind, detail: "", id: &team_note_id, at: now };
+                        mail::queue_for_agents(&settings, &repos, tx, &request, &department.email, &news)?;
                     }
                     Ok((request, category, department))
                 })
@@ -463,6 +467,7 @@ impl RequestService {
         require(actor, right)?;
         let (repos, actor, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
         let (settings, note_id) = (Arc::new(self.core.settings.clone()), mail::new_id()?);
+        let assigned_note_id = mail::new_id()?;
         let updated = self
             .core
             .store
@@ -480,6 +485,13 @@ impl RequestService {
                 new.events += 1;
                 let details = serde_json::json!({"event": new.events, "change": change_name(&change)});
                 // The citizen hears of a new status and of public answers.
+                // Someone given a request by a colleague hears of it.
+                let assignee = match &change {
+                    Change::Assigned { assignee: Some(who) } if *who != actor.id && settings.mail_enabled => {
+                        repos.accounts.get_tx(tx, who)?.map(|a| a.email)
+                    }
+                    _ => None,
+                };
                 let news = match &change {
                     Change::Status { to, .. } => {
                         Some((NotificationKind::Status, Locale::french().tf("status", to.as_str()).to_owned()))
@@ -495,6 +507,11 @@ impl RequestService {
                 if let Some((kind, detail)) = news {
                     let news = mail::News { kind, detail: &detail, id: &note_id, at: now };
                     mail::queue_for_citizen(&settings, &repos, tx, &new, &news)?;
+                }
+                if let Some(email) = assignee {
+                    let news =
+                        mail::News { kind: NotificationKind::Assigned, detail: "", id: &assigned_note_id, at: now };
+                    mail::queue_for_agents(&settings, &repos, tx, &new, &email, &news)?;
                 }
                 Ok(new)
             })

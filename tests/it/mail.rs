@@ -241,3 +241,43 @@ fn quoted_printable(text: &str) -> String {
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+#[tokio::test]
+async fn a_departments_mailbox_hears_of_new_requests_and_agents_of_what_they_are_given() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(scratch.path());
+    sink.start();
+    let settings = smtp_settings(sink.port);
+    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let admin = s.token("admin");
+    let technique =
+        json!({"id": "technique", "name": "Services techniques", "email": "st@mairie.example", "active": true});
+    let (status, body) = s.put("/api/v1/departments/technique", Some(&admin), &technique).await;
+    assert_eq!(status, 200, "{body}");
+    s.cli(&["admin", "invite", "--email", "voirie@mairie.example", "--role", "agent"]).assert_ok();
+    let (_, accounts) = s.get("/api/v1/accounts", Some(&admin)).await;
+    let agent_id = accounts.as_array().unwrap().iter().find(|a| a["email"] == "voirie@mairie.example").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A request for the technical department, from a citizen who wants no e-mail.
+    let created = citizen(&s, "", "none", "Nid-de-poule avenue Foch").await;
+    let messages = sink.wait_for(1, 20).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(header(&messages[0], "X-Envelope-To"), Some("st@mairie.example"));
+    let id = created["id"].as_u64().unwrap();
+    assert!(decode_body(&messages[0]).contains(&format!("/agent/demandes/{id}")));
+    assert!(!decode_body(&messages[0]).contains("avenue Foch"), "the description stays in Guichet");
+
+    // Given to an agent by someone else: the agent hears of it; taken for oneself: nobody.
+    let path = format!("/api/v1/requests/{id}/assignment");
+    assert_eq!(s.post(&path, Some(&admin), &json!({"assignee": agent_id})).await.0, 200);
+    let messages = sink.wait_for(2, 20).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(header(&messages[1], "X-Envelope-To"), Some("voirie@mairie.example"));
+    assert!(decode_body(&messages[1]).contains("vous a été attribuée"));
+    assert_eq!(s.post(&path, Some(&admin), &json!({"assignee": "me"})).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.messages().len(), 2);
+}

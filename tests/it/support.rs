@@ -248,6 +248,15 @@ impl Server {
         read(request.send().await.unwrap()).await
     }
 
+    /// A PUT with a JSON body.
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut request = self.http.put(self.at(path)).json(body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
     /// A POST with any body and content type.
     pub async fn post_raw(&self, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> (u16, Value) {
         let mut request = self.http.post(self.at(path)).header("content-type", content_type).body(body);
