@@ -86,6 +86,7 @@ pub fn open_core(config: &Config, clock: Arc<dyn Clock>, public_url: String) -> 
         allowed_types: a.allowed_types.clone(),
         auth: auth_settings(config)?,
         mail_enabled: config.smtp.enabled(),
+        sms_enabled: !config.sms.url.is_empty(),
         inbound_category: config.inbound_mail.category.clone(),
         inbound_max_bytes: config.inbound_mail.max_bytes(),
     };
@@ -126,6 +127,22 @@ fn oidc_client(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<O
     Ok(Some(Arc::new(OidcClient::new(o, secret, public_url)?)))
 }
 
+/// What delivers the outbox: the SMTP server of `[smtp]` and the SMS gateway of `[sms]`,
+/// if either is set.
+fn senders(config: &Config) -> anyhow::Result<Option<crate::service::mail::Senders>> {
+    let sms = if config.sms.url.is_empty() {
+        None
+    } else {
+        Some(crate::service::mail::SmsGateway::new(&config.sms.url, &config.sms.auth_header)?)
+    };
+    let mail = mailer(config)?;
+    if mail.is_none() && sms.is_none() {
+        return Ok(None);
+    }
+    let retry_base = jiff::SignedDuration::from_secs(i64::from(config.smtp.retry_base_seconds.max(1)));
+    Ok(Some(crate::service::mail::Senders { mail, sms, retry_base }))
+}
+
 /// The e-mail sender of `[smtp]`, if a host is set.
 fn mailer(config: &Config) -> anyhow::Result<Option<crate::service::mail::Mailer>> {
     let m = &config.smtp;
@@ -141,8 +158,7 @@ fn mailer(config: &Config) -> anyhow::Result<Option<crate::service::mail::Mailer
     };
     let credentials = (!m.username.is_empty()).then(|| (m.username.clone(), password));
     let port = u16::try_from(m.port).context("[smtp] port")?;
-    let mailer =
-        crate::service::mail::Mailer::new(&m.host, port, &m.security, credentials, &m.from, m.retry_base_seconds)?;
+    let mailer = crate::service::mail::Mailer::new(&m.host, port, &m.security, credentials, &m.from)?;
     tracing::info!(host = %m.host, port, security = %m.security, "e-mail through SMTP");
     Ok(Some(mailer))
 }
@@ -259,7 +275,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(url = %link.url, expires_at = %link.expires_at, "no administrator yet: open this single-use link to become the first one");
     }
     let sweeper = tokio::spawn(sweep_expired(app_state.sessions.clone()));
-    let mailer = mailer(&config)?.map(|mailer| tokio::spawn(crate::service::mail::run(core.clone(), mailer)));
+    let mailer = senders(&config)?.map(|senders| tokio::spawn(crate::service::mail::run(core.clone(), senders)));
     let app = crate::web::router(app_state);
     std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
     let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());

@@ -30,6 +30,7 @@ pub struct Config {
     pub map: MapConfig,
     pub smtp: SmtpConfig,
     pub inbound_mail: InboundMailConfig,
+    pub sms: SmsConfig,
     pub log: LogConfig,
 }
 
@@ -370,6 +371,23 @@ pub struct InboundMailConfig {
 impl Default for InboundMailConfig {
     fn default() -> Self {
         InboundMailConfig { category: "autre".into(), max_message_mib: 25 }
+    }
+}
+
+/// Text messages to citizens who chose SMS, through the HTTP gateway of any provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// The gateway's address, with `{to}` (the number) and `{text}` (the message), both
+    /// URL-encoded, where the provider expects them; empty: no SMS.
+    pub url: String,
+    /// An authentication header, such as `Authorization: Bearer …`; empty: none.
+    pub auth_header: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig { url: String::new(), auth_header: String::new() }
     }
 }
 

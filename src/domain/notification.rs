@@ -30,6 +30,15 @@ impl NotificationKind {
     }
 }
 
+/// How a notification travels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Medium {
+    #[default]
+    Email,
+    Sms,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum Delivery {
@@ -48,7 +57,9 @@ pub enum Delivery {
 pub struct Notification {
     pub id: String,
     pub kind: NotificationKind,
-    /// The e-mail address it goes to.
+    #[serde(default)]
+    pub medium: Medium,
+    /// The e-mail address or phone number it goes to.
     pub to: String,
     pub subject: String,
     pub text: String,

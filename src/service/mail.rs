@@ -1,4 +1,4 @@
-//! E-mail to citizens through the durable outbox: messages are queued in the same write as
+//! E-mail (and SMS) to citizens and agents through the durable outbox: messages are queued in the same write as
 //! the change they tell about (a request received, its status changed, a public answer),
 //! and one background sender delivers them over SMTP (rustls; STARTTLS or implicit TLS).
 //! An unreachable server delays messages, never loses them (retried with a growing wait);
@@ -17,17 +17,76 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::Core;
 use crate::domain::actor::Actor;
-use crate::domain::notification::{Delivery, Notification, NotificationKind, backoff};
+use crate::domain::notification::{Delivery, Medium, Notification, NotificationKind, backoff};
 use crate::domain::request::{Notify, Request};
 use crate::domain::{Error, Result};
 use crate::l10n::Locale;
 use crate::store::{Repos, Tx, TxResult};
 
+/// An SMS provider's HTTP gateway: a URL template with `{to}` and `{text}`, and maybe an
+/// authentication header. Messages are POSTed; 2xx means sent, another 4xx a refusal
+/// (except 429), anything else a later try.
+pub struct SmsGateway {
+    http: reqwest::Client,
+    url: String,
+    header: Option<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+}
+
+impl SmsGateway {
+    pub fn new(url: &str, auth_header: &str) -> anyhow::Result<SmsGateway> {
+        let header = match auth_header.split_once(':') {
+            Some((name, value)) => Some((name.trim().parse()?, value.trim().parse()?)),
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(SmsGateway { http, url: url.to_owned(), header })
+    }
+
+    async fn send(&self, to: &str, text: &str) -> Outcome {
+        let url = self.url.replace("{to}", &encode_component(to)).replace("{text}", &encode_component(text));
+        let mut request = self.http.post(url);
+        if let Some((name, value)) = &self.header {
+            request = request.header(name.clone(), value.clone());
+        }
+        match request.send().await {
+            Ok(r) if r.status().is_success() => Outcome::Sent,
+            Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+                Outcome::Refused(format!("gateway answered {}", r.status()))
+            }
+            Ok(r) => Outcome::Later(format!("gateway answered {}", r.status())),
+            Err(e) => Outcome::Later(format!("gateway: {e}")),
+        }
+    }
+}
+
+/// Percent-encoding for a URL query value (RFC 3986 unreserved characters kept).
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What delivers the outbox: e-mail, SMS, or both.
+pub struct Senders {
+    pub mail: Option<Mailer>,
+    pub sms: Option<SmsGateway>,
+    pub retry_base: SignedDuration,
+}
+
 /// How the sender reaches the mail server.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    retry_base: SignedDuration,
 }
 
 impl Mailer {
@@ -38,7 +97,6 @@ impl Mailer {
         security: &str,
         credentials: Option<(String, String)>,
         from: &str,
-        retry_base_seconds: u32,
     ) -> anyhow::Result<Mailer> {
         let builder = match security {
             "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
@@ -49,11 +107,7 @@ impl Mailer {
         if let Some((user, password)) = credentials {
             builder = builder.credentials(Credentials::new(user, password));
         }
-        Ok(Mailer {
-            transport: builder.build(),
-            from: from.parse()?,
-            retry_base: SignedDuration::from_secs(i64::from(retry_base_seconds.max(1))),
-        })
+        Ok(Mailer { transport: builder.build(), from: from.parse()? })
     }
 }
 
@@ -77,10 +131,39 @@ pub fn queue_for_citizen(
     news: &News<'_>,
 ) -> TxResult<()> {
     let News { kind, detail, id, at: now } = *news;
+    let l = Locale::french();
+    let tracking = format!("{}/suivi/{}", core_settings.public_url, request.tracking_code);
+    if request.notify == Notify::Sms && core_settings.sms_enabled && !request.contact.phone.is_empty() {
+        let key = match news.kind {
+            NotificationKind::Acknowledgement => "sms.ack",
+            NotificationKind::Status => "sms.status",
+            _ => "sms.reply",
+        };
+        let text = l
+            .t(key)
+            .replace("{registration}", &request.registration)
+            .replace("{detail}", news.detail)
+            .replace("{tracking}", &tracking)
+            .replace("{collectivite}", &core_settings.instance_name);
+        let notification = Notification {
+            id: news.id.to_owned(),
+            kind: news.kind,
+            medium: Medium::Sms,
+            to: request.contact.phone.clone(),
+            subject: String::new(),
+            text,
+            request: Some(request.id),
+            created_at: news.at,
+            attempts: 0,
+            next_attempt_at: news.at,
+            last_error: String::new(),
+            delivery: Delivery::Pending,
+        };
+        return repos.outbox.put(tx, &notification, None);
+    }
     if !core_settings.mail_enabled || request.notify != Notify::Email || request.contact.email.is_empty() {
         return Ok(());
     }
-    let l = Locale::french();
     let fill = |key: &str| {
         l.t(key)
             .replace("{registration}", &request.registration)
@@ -93,7 +176,6 @@ pub fn queue_for_citizen(
         NotificationKind::Status => (fill("mail.status_subject"), fill("mail.status_body")),
         _ => (fill("mail.reply_subject"), fill("mail.reply_body")),
     };
-    let tracking = format!("{}/suivi/{}", core_settings.public_url, request.tracking_code);
     let footer = l
         .t("mail.footer")
         .replace("{tracking}", &tracking)
@@ -102,6 +184,7 @@ pub fn queue_for_citizen(
     let notification = Notification {
         id: id.to_owned(),
         kind,
+        medium: Medium::Email,
         to: request.contact.email.clone(),
         subject,
         text: format!("{body}\n\n-- \n{footer}\n"),
@@ -144,6 +227,7 @@ pub fn queue_for_agents(
     let notification = Notification {
         id: news.id.to_owned(),
         kind: news.kind,
+        medium: Medium::Email,
         to: to.to_owned(),
         subject: fill(subject_key),
         text: format!("{}\n", fill(body_key)),
@@ -164,7 +248,7 @@ pub fn new_id() -> Result<String> {
 
 /// Delivers what is due, then waits for the next due message or a wake-up; runs until the
 /// process ends.
-pub async fn run(core: Arc<Core>, mailer: Mailer) {
+pub async fn run(core: Arc<Core>, senders: Senders) {
     let host = core
         .settings
         .public_url
@@ -185,8 +269,13 @@ pub async fn run(core: Arc<Core>, mailer: Mailer) {
             }
         };
         for notification in &due {
-            let outcome = deliver(&mailer, &host, notification).await;
-            if let Err(e) = record(&core, &mailer, notification, outcome).await {
+            let outcome = match (notification.medium, &senders.mail, &senders.sms) {
+                (Medium::Email, Some(mailer), _) => deliver(mailer, &host, notification).await,
+                (Medium::Sms, _, Some(gateway)) => gateway.send(&notification.to, &notification.text).await,
+                // Its way out is not set up (any more): it waits, it is not dropped.
+                _ => Outcome::Later("not configured".into()),
+            };
+            if let Err(e) = record(&core, senders.retry_base, notification, outcome).await {
                 tracing::error!(error = %e, id = %notification.id, "recording a delivery");
             }
         }
@@ -239,7 +328,7 @@ async fn deliver(mailer: &Mailer, host: &str, n: &Notification) -> Outcome {
     }
 }
 
-async fn record(core: &Arc<Core>, mailer: &Mailer, n: &Notification, outcome: Outcome) -> Result<()> {
+async fn record(core: &Arc<Core>, retry_base: SignedDuration, n: &Notification, outcome: Outcome) -> Result<()> {
     let now = core.clock.now();
     let mut next = n.clone();
     let failed_for_good = match outcome {
@@ -250,8 +339,8 @@ async fn record(core: &Arc<Core>, mailer: &Mailer, n: &Notification, outcome: Ou
         Outcome::Later(error) => {
             next.attempts += 1;
             let jitter = (super::random_u64()? % 1000) as f64 / 1000.0;
-            next.next_attempt_at = now + backoff(mailer.retry_base, next.attempts, jitter);
-            tracing::warn!(id = %n.id, attempts = next.attempts, error = %error, next = %next.next_attempt_at, "e-mail delayed");
+            next.next_attempt_at = now + backoff(retry_base, next.attempts, jitter);
+            tracing::warn!(id = %n.id, attempts = next.attempts, error = %error, next = %next.next_attempt_at, "message delayed");
             next.last_error = error;
             None
         }
@@ -271,7 +360,8 @@ async fn record(core: &Arc<Core>, mailer: &Mailer, n: &Notification, outcome: Ou
                 let details = serde_json::json!({"to": next.to, "kind": next.kind.as_str(), "reason": reason});
                 let target =
                     next.request.map_or_else(|| format!("notification:{}", next.id), |id| format!("request:{id}"));
-                repos.audit.append(tx, now, &Actor::system("mail"), "mail.failed", target, details)?;
+                let action = if next.medium == Medium::Sms { "sms.failed" } else { "mail.failed" };
+                repos.audit.append(tx, now, &Actor::system("mail"), action, target, details)?;
             }
             Ok(())
         })

@@ -43,6 +43,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Whether e-mail is set up (`[smtp] host`): messages are queued only then.
     pub mail_enabled: bool,
+    /// Whether an SMS gateway is set up (`[sms] url`).
+    pub sms_enabled: bool,
     /// Category and size limit of requests made from received e-mails.
     pub inbound_category: String,
     pub inbound_max_bytes: usize,

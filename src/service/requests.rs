@@ -166,7 +166,7 @@ impl RequestService {
                     }
                     let details = serde_json::json!({"channel": channel, "category": category.id});
                     repos.audit.append(tx, now, &actor, "request.create", format!("request:{id}"), details)?;
-                    if settings.mail_enabled {
+                    if settings.mail_enabled || settings.sms_enabled {
                         let ack = acknowledgement_of(&settings, &request, &category, department.clone());
                         let text = super::acknowledgement::text(&ack)?;
                         let news = mail::News {
@@ -516,7 +516,7 @@ impl RequestService {
                 Ok(new)
             })
             .await;
-        if updated.is_ok() && self.core.settings.mail_enabled {
+        if updated.is_ok() && (self.core.settings.mail_enabled || self.core.settings.sms_enabled) {
             self.core.wake_mailer.notify_one();
         }
         updated

@@ -281,3 +281,83 @@ async fn a_departments_mailbox_hears_of_new_requests_and_agents_of_what_they_are
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.messages().len(), 2);
 }
+
+/// A stand-in for an SMS provider's HTTP gateway (none can be reached from here): it
+/// records what it is sent, answers 503 to the first message (a temporary failure), and
+/// 400 for one number (a refusal).
+struct Gateway {
+    url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+}
+
+impl Gateway {
+    async fn start() -> Gateway {
+        use axum::extract::Query;
+        use axum::http::{HeaderMap, StatusCode};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/send?to={{to}}&text={{text}}", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (log, calls) = (received.clone(), std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)));
+        let app = axum::Router::new().route(
+            "/send",
+            axum::routing::post(move |headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>| {
+                let (log, calls) = (log.clone(), calls.clone());
+                async move {
+                    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    let to = q.get("to").cloned().unwrap_or_default();
+                    if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    if to == "0600000000" {
+                        return StatusCode::BAD_REQUEST;
+                    }
+                    log.lock().unwrap().push((to, q.get("text").cloned().unwrap_or_default(), auth));
+                    StatusCode::OK
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Gateway { url, received }
+    }
+}
+
+#[tokio::test]
+async fn citizens_who_chose_sms_get_short_messages_through_the_gateway() {
+    let gateway = Gateway::start().await;
+    let url = format!("sms.url={}", gateway.url);
+    let s = Server::start(&[
+        "--set",
+        &url,
+        "--set",
+        "sms.auth_header=Authorization: Bearer jeton-sms",
+        "--set",
+        "smtp.retry_base_seconds=1",
+    ])
+    .await;
+    let mut request = citizen_request("voirie", "Poubelle renversée");
+    request["contact"]["phone"] = json!("06 12 34 56 78");
+    request["notify"] = json!("sms");
+    let (status, created) = s.post("/api/v1/requests", None, &request).await;
+    assert_eq!(status, 201, "{created}");
+    let mut refused = citizen_request("voirie", "Numéro refusé");
+    refused["contact"]["phone"] = json!("0600000000");
+    refused["notify"] = json!("sms");
+    assert_eq!(s.post("/api/v1/requests", None, &refused).await.0, 201);
+
+    // The first attempt meets a 503 and is tried again; the refused number is journaled.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gateway.received.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = gateway.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let (to, text, auth) = &received[0];
+    assert_eq!(to, "06 12 34 56 78");
+    assert_eq!(auth, "Bearer jeton-sms");
+    assert!(text.contains(created["registration"].as_str().unwrap()) && text.contains("/suivi/"), "{text}");
+    assert!(text.chars().count() <= 160, "one SMS: {} characters", text.chars().count());
+    let mut admin = crate::browser::signed_in(&s, "dgs@mairie.example", "admin").await;
+    let journal = admin.get(&s.at("/admin/journal")).await.body;
+    assert!(journal.contains("SMS refusé par la passerelle"), "the refusal is journaled");
+}

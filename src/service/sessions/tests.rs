@@ -36,6 +36,7 @@ fn core(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>) {
             admin_acr: String::new(),
         },
         mail_enabled: false,
+        sms_enabled: false,
         inbound_category: "autre".into(),
         inbound_max_bytes: 1 << 20,
     };
