@@ -375,7 +375,7 @@ impl Default for InboundMailConfig {
 }
 
 /// Text messages to citizens who chose SMS, through the HTTP gateway of any provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsConfig {
     /// The gateway's address, with `{to}` (the number) and `{text}` (the message), both
@@ -383,12 +383,6 @@ pub struct SmsConfig {
     pub url: String,
     /// An authentication header, such as `Authorization: Bearer …`; empty: none.
     pub auth_header: String,
-}
-
-impl Default for SmsConfig {
-    fn default() -> Self {
-        SmsConfig { url: String::new(), auth_header: String::new() }
-    }
 }
 
 impl InboundMailConfig {
