@@ -50,6 +50,9 @@ pub struct AdminResponse {
     pub result: serde_json::Value,
     #[serde(default)]
     pub error: String,
+    /// The request itself was refused (bad input, too large): trying again will not help.
+    #[serde(default)]
+    pub refused: bool,
 }
 
 /// Consistency of indexes, counters and the audit chain.
@@ -147,12 +150,22 @@ async fn answer(stream: UnixStream, core: &std::sync::Arc<Core>, data_dir: &Path
     // Room for an e-mail message (base64) of the largest size accepted.
     BufReader::new(read.take(48 * 1024 * 1024)).read_line(&mut line).await?;
     let response = match serde_json::from_str::<AdminRequest>(&line) {
-        Err(e) => AdminResponse { ok: false, result: serde_json::Value::Null, error: format!("bad request: {e}") },
+        Err(e) => AdminResponse {
+            ok: false,
+            result: serde_json::Value::Null,
+            error: format!("bad request: {e}"),
+            refused: true,
+        },
         Ok(request) => {
             tracing::info!(command = ?std::mem::discriminant(&request), "admin command");
             match handle(core, data_dir, request).await {
-                Ok(result) => AdminResponse { ok: true, result, error: String::new() },
-                Err(e) => AdminResponse { ok: false, result: serde_json::Value::Null, error: e.to_string() },
+                Ok(result) => AdminResponse { ok: true, result, error: String::new(), refused: false },
+                Err(e) => AdminResponse {
+                    ok: false,
+                    result: serde_json::Value::Null,
+                    refused: e.is_refusal(),
+                    error: e.to_string(),
+                },
             }
         }
     };
@@ -180,7 +193,11 @@ pub async fn call(data_dir: &Path, request: &AdminRequest) -> Result<Option<serd
         .map_err(io)?;
     let response: AdminResponse =
         serde_json::from_str(&line).map_err(|e| Error::Unavailable(format!("bad answer from the server: {e}")))?;
-    if response.ok { Ok(Some(response.result)) } else { Err(Error::Unavailable(response.error)) }
+    match response {
+        AdminResponse { ok: true, result, .. } => Ok(Some(result)),
+        AdminResponse { refused: true, error, .. } => Err(Error::Invalid { code: "refused", field: None, message: error }),
+        AdminResponse { error, .. } => Err(Error::Unavailable(error)),
+    }
 }
 
 /// Whether a server answers on the admin socket of `data_dir`.

@@ -14,6 +14,11 @@ use guichet::config::Config;
 use guichet::domain::actor::Role;
 use guichet::store::{self, backup, dump};
 
+/// sysexits.h: the message itself is refused.
+const EX_DATAERR: i32 = 65;
+/// sysexits.h: try again later.
+const EX_TEMPFAIL: i32 = 75;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -75,7 +80,8 @@ enum Command {
 enum MailCommand {
     /// Read one message (RFC 5322) on standard input, as a mail server delivers it: a new
     /// request, or a message added to the request whose tracking code it carries. Exits with
-    /// 65 (EX_DATAERR) when the message is refused, so that the mail server tells the sender.
+    /// 65 (EX_DATAERR) when the message is refused, so that the mail server tells the sender,
+    /// and 75 (EX_TEMPFAIL) when it could not be recorded now, so that it tries again later.
     Ingest,
 }
 
@@ -211,7 +217,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
                 Err(e) => {
                     eprintln!("{e}");
-                    std::process::exit(65);
+                    // The mail server bounces a refused message to its sender, and keeps
+                    // one that met a failure here to deliver it again later.
+                    let refused = e.downcast_ref::<guichet::domain::Error>().is_some_and(|e| e.is_refusal());
+                    std::process::exit(if refused { EX_DATAERR } else { EX_TEMPFAIL });
                 }
             }
         }

@@ -156,12 +156,10 @@ impl Checks {
 
         let sms = &c.sms;
         if !sms.url.is_empty() {
-            let ok = (sms.url.starts_with("https://") || sms.url.starts_with("http://")) && sms.url.contains("{to}");
-            self.require(
-                ok,
-                "sms.url",
-                "must be an http(s) address with {to} (and {text}, unless it is sent in the body)",
-            );
+            let ok = (sms.url.starts_with("https://") || sms.url.starts_with("http://"))
+                && sms.url.contains("{to}")
+                && sms.url.contains("{text}");
+            self.require(ok, "sms.url", "must be an http(s) address with {to} and {text}");
             let header_ok = sms.auth_header.is_empty()
                 || sms.auth_header.split_once(':').is_some_and(|(n, _)| !n.trim().is_empty());
             self.require(header_ok, "sms.auth_header", "must look like Name: value");

@@ -47,4 +47,10 @@ impl Error {
     pub fn not_found(what: &'static str) -> Self {
         Error::NotFound { what }
     }
+
+    /// Whether the input itself was refused, so that sending it again cannot succeed (as
+    /// opposed to a store or service that failed this time).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, Error::Unavailable(_) | Error::Store(_) | Error::Internal(_) | Error::RateLimited { .. })
+    }
 }

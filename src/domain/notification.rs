@@ -28,10 +28,15 @@ impl NotificationKind {
             NotificationKind::Assigned => "assigned",
         }
     }
+
+    /// Whether it goes to the citizen who made the request (rather than to agents).
+    pub fn is_for_citizen(self) -> bool {
+        matches!(self, NotificationKind::Acknowledgement | NotificationKind::Status | NotificationKind::Reply)
+    }
 }
 
 /// How a notification travels.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Medium {
     #[default]
@@ -46,10 +51,14 @@ pub enum Delivery {
     Sent {
         at: Timestamp,
     },
-    /// Refused for good by the mail server (unknown address…).
+    /// Refused for good by the mail server (unknown address…), or bounced after it was sent.
     Failed {
         at: Timestamp,
         reason: String,
+    },
+    /// Not sent: the citizen asked for no more messages about the request before it left.
+    Stopped {
+        at: Timestamp,
     },
 }
 

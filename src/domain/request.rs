@@ -9,6 +9,7 @@ use super::catalogue::{Category, RequiredField, validate_id, validate_text};
 use super::holidays::HolidayCalendar;
 use super::sla;
 use super::status::Status;
+use super::notification::Medium;
 use super::tracking::TrackingCode;
 use super::{Error, Result};
 
@@ -177,6 +178,9 @@ pub enum Change {
     Transferred { from: String, to: String, reason: Option<String> },
     Comment { visibility: Visibility, body: String },
     Attachment { sha256: String, name: String, media_type: String, size: u64 },
+    /// A message to the citizen could not be delivered: refused by the server or the
+    /// gateway, or bounced back later. Agents see it and reach the citizen another way.
+    Undelivered { medium: Medium, to: String, reason: String },
 }
 
 impl Change {
@@ -185,7 +189,7 @@ impl Change {
         match self {
             Change::Created { .. } | Change::Status { .. } | Change::Transferred { .. } => true,
             Change::Comment { visibility, .. } => *visibility == Visibility::Public,
-            Change::Assigned { .. } | Change::Attachment { .. } => false,
+            Change::Assigned { .. } | Change::Attachment { .. } | Change::Undelivered { .. } => false,
         }
     }
 }

@@ -13,7 +13,8 @@ use super::Core;
 use super::requests::{NewAttachment, RequestService};
 use crate::domain::actor::Actor;
 use crate::domain::media::clean_file_name;
-use crate::domain::request::{Channel, Contact, NewRequest, Notify};
+use super::mail;
+use crate::domain::request::{Channel, Contact, MAX_COMMENT, MAX_DESCRIPTION, MAX_SUBJECT, NewRequest, Notify};
 use crate::domain::tracking::TrackingCode;
 use crate::domain::{Error, Result};
 
@@ -32,6 +33,10 @@ pub enum Ingested {
     /// An automatic message (auto-reply, bounce, list): kept out, not answered.
     Ignored {
         reason: String,
+    },
+    /// A delivery report about one of our messages: recorded on its request.
+    Bounced {
+        notification: String,
     },
 }
 
@@ -63,6 +68,11 @@ impl InboundService {
             .parse(raw)
             .ok_or_else(|| Error::invalid("unreadable", "message", "not an e-mail message"))?;
         if let Some(reason) = automatic(&message) {
+            if is_bounce(&message)
+                && let Some(id) = mail::record_bounce(&self.core, raw, bounce_reason(raw)).await?
+            {
+                return Ok(Ingested::Bounced { notification: id });
+            }
             return Ok(Ingested::Ignored { reason: reason.to_owned() });
         }
         let from = message.from().and_then(|a| a.first());
@@ -74,8 +84,44 @@ impl InboundService {
         let subject = message.subject().unwrap_or_default().trim().to_owned();
         let text = body_text(&message);
 
-        if let Some(code) = self.tracking_code(&message) {
-            match self.requests.add_citizen_message(&code, text.clone()).await {
+        let mut files = Vec::new();
+        let mut skipped = Vec::new();
+        for part in message.attachments() {
+            let name = clean_file_name(part.attachment_name().unwrap_or("piece-jointe"));
+            if files.len() >= self.core.settings.max_files {
+                skipped.push(name);
+                continue;
+            }
+            match self.store_file(part.contents()).await {
+                Ok(file) => files.push(NewAttachment { file, name }),
+                Err(_) => skipped.push(name),
+            }
+        }
+        let mut text = if skipped.is_empty() {
+            text
+        } else {
+            format!("{text}\n\n[Pièces jointes non retenues (type, taille ou nombre) : {}]", skipped.join(", "))
+        };
+        let result = self.record(&message, &email, name, subject, &mut text, &files).await;
+        for f in &files {
+            self.core.files.release(&f.file, result.is_ok());
+        }
+        result
+    }
+
+    /// Adds the message to the request it answers, or makes a new request of it.
+    async fn record(
+        &self,
+        message: &Message<'_>,
+        email: &str,
+        name: String,
+        subject: String,
+        text: &mut String,
+        files: &[NewAttachment],
+    ) -> Result<Ingested> {
+        if let Some(code) = self.tracking_code(message, email) {
+            let body = cut(text, MAX_COMMENT);
+            match self.requests.add_citizen_message(&code, body, files.to_vec()).await {
                 Ok(()) => {
                     let id = self.core.repos.requests.id_by_tracking_code(&code)?.unwrap_or_default();
                     return Ok(Ingested::Added { id });
@@ -85,38 +131,18 @@ impl InboundService {
                 Err(e) => return Err(e),
             }
         }
-
-        let mut files = Vec::new();
-        let mut skipped = Vec::new();
-        for part in message.attachments() {
-            let name = clean_file_name(part.attachment_name().unwrap_or("piece-jointe"));
-            match self.store_file(part.contents()).await {
-                Ok(file) => files.push(NewAttachment { file, name }),
-                Err(_) => skipped.push(name),
-            }
-            if files.len() >= self.core.settings.max_files {
-                break;
-            }
+        if text.trim().is_empty() {
+            *text = subject.clone();
         }
-        let mut description = if text.trim().is_empty() { subject.clone() } else { text };
-        if !skipped.is_empty() {
-            description
-                .push_str(&format!("\n\n[Pièces jointes non retenues (type ou taille) : {}]", skipped.join(", ")));
-        }
-        description = description.chars().take(9_000).collect();
         let input = NewRequest {
             category: self.category.clone(),
-            subject: subject.chars().take(200).collect(),
-            description,
-            contact: Contact { name: name.chars().take(120).collect(), email, ..Contact::default() },
+            subject: subject.chars().take(MAX_SUBJECT).collect(),
+            description: cut(text, MAX_DESCRIPTION),
+            contact: Contact { name: name.chars().take(120).collect(), email: email.to_owned(), ..Contact::default() },
             notify: Some(Notify::Email),
             location: None,
         };
-        let created = self.requests.create(&Actor::system("mail"), Channel::Email, input, None, files.clone()).await;
-        for f in &files {
-            self.core.files.release(&f.file, created.is_ok());
-        }
-        let created = created?;
+        let created = self.requests.create(&Actor::system("mail"), Channel::Email, input, None, files.to_vec()).await?;
         Ok(Ingested::Created {
             id: created.request.id,
             registration: created.request.registration,
@@ -124,8 +150,10 @@ impl InboundService {
         })
     }
 
-    /// A tracking code in the subject, or the request one of our messages was about.
-    fn tracking_code(&self, message: &Message<'_>) -> Option<TrackingCode> {
+    /// A tracking code in the subject (the code is the credential, as on the tracking page),
+    /// or the request one of our messages to its citizen was about, when the citizen answers
+    /// it from the address it went to.
+    fn tracking_code(&self, message: &Message<'_>, sender: &str) -> Option<TrackingCode> {
         let subject = message.subject().unwrap_or_default();
         let from_subject = subject
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
@@ -145,6 +173,9 @@ impl InboundService {
         ids.iter().find_map(|id| {
             let local = id.trim_matches(['<', '>']).split('@').next()?;
             let notification = self.core.repos.outbox.get(local).ok()??;
+            if !notification.kind.is_for_citizen() || !notification.to.eq_ignore_ascii_case(sender) {
+                return None;
+            }
             let request = self.core.repos.requests.get(notification.request?).ok()??;
             Some(request.tracking_code)
         })
@@ -186,6 +217,43 @@ pub fn automatic(message: &Message<'_>) -> Option<&'static str> {
         return Some("mailer daemon");
     }
     None
+}
+
+/// Whether an automatic message is a delivery failure report (not an auto-reply, which
+/// also names the message it answers): a delivery report, or a message from the mailer.
+fn is_bounce(message: &Message<'_>) -> bool {
+    let report = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    let sender =
+        message.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_ascii_lowercase();
+    report || sender.starts_with("mailer-daemon@") || sender.starts_with("postmaster@")
+}
+
+/// At most `max` characters of `text`, cut at a character boundary, with a mark when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mark = "\n[…]";
+    let mut out: String = text.chars().take(max - mark.chars().count()).collect();
+    out.push_str(mark);
+    out
+}
+
+/// What a delivery report says went wrong: its `Diagnostic-Code`, else its `Status`.
+fn bounce_reason(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let field = |name: &str| {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim().chars().take(300).collect::<String>())
+        })
+    };
+    match field("Diagnostic-Code").or_else(|| field("Status")) {
+        Some(detail) => format!("bounce: {detail}"),
+        None => "bounce".to_owned(),
+    }
 }
 
 /// The text of a message: its plain text part, or its HTML made into text (never shown as

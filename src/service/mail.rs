@@ -18,7 +18,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use super::Core;
 use crate::domain::actor::Actor;
 use crate::domain::notification::{Delivery, Medium, Notification, NotificationKind, backoff};
-use crate::domain::request::{Notify, Request};
+use crate::domain::request::{Change, Notify, Request, RequestEvent};
 use crate::domain::{Error, Result};
 use crate::l10n::Locale;
 use crate::store::{Repos, Tx, TxResult};
@@ -58,7 +58,8 @@ impl SmsGateway {
                 Outcome::Refused(format!("gateway answered {}", r.status()))
             }
             Ok(r) => Outcome::Later(format!("gateway answered {}", r.status())),
-            Err(e) => Outcome::Later(format!("gateway: {e}")),
+            // Never the URL: it holds the number, the text and maybe a key.
+            Err(e) => Outcome::Later(format!("gateway: {}", e.without_url())),
         }
     }
 }
@@ -179,7 +180,7 @@ pub fn queue_for_citizen(
     let footer = l
         .t("mail.footer")
         .replace("{tracking}", &tracking)
-        .replace("{stop}", &format!("{tracking}/messages"))
+        .replace("{stop}", &format!("{tracking}#messages"))
         .replace("{collectivite}", &core_settings.instance_name);
     let notification = Notification {
         id: id.to_owned(),
@@ -270,6 +271,7 @@ pub async fn run(core: Arc<Core>, senders: Senders) {
         };
         for notification in &due {
             let outcome = match (notification.medium, &senders.mail, &senders.sms) {
+                _ if stopped(&core, notification) => Outcome::Stopped,
                 (Medium::Email, Some(mailer), _) => deliver(mailer, &host, notification).await,
                 (Medium::Sms, _, Some(gateway)) => gateway.send(&notification.to, &notification.text).await,
                 // Its way out is not set up (any more): it waits, it is not dropped.
@@ -295,9 +297,21 @@ pub async fn run(core: Arc<Core>, senders: Senders) {
     }
 }
 
+/// Whether the citizen asked for no more messages about the request since this one was
+/// queued.
+fn stopped(core: &Core, n: &Notification) -> bool {
+    if !n.kind.is_for_citizen() {
+        return false;
+    }
+    let request = n.request.and_then(|id| core.repos.requests.get(id).ok().flatten());
+    request.is_some_and(|r| r.notify == Notify::None)
+}
+
 /// What happened to one attempt.
 enum Outcome {
     Sent,
+    /// Not sent: the citizen opted out.
+    Stopped,
     /// Try again later (server unreachable, busy, or a temporary refusal).
     Later(String),
     /// Refused for good.
@@ -336,6 +350,10 @@ async fn record(core: &Arc<Core>, retry_base: SignedDuration, n: &Notification, 
             next.delivery = Delivery::Sent { at: now };
             None
         }
+        Outcome::Stopped => {
+            next.delivery = Delivery::Stopped { at: now };
+            None
+        }
         Outcome::Later(error) => {
             next.attempts += 1;
             let jitter = (super::random_u64()? % 1000) as f64 / 1000.0;
@@ -357,14 +375,65 @@ async fn record(core: &Arc<Core>, retry_base: SignedDuration, n: &Notification, 
             // Only the sender changes a queued message: the stored one is `previous`.
             repos.outbox.put(tx, &next, Some(&previous))?;
             if let Some(reason) = &failed_for_good {
-                let details = serde_json::json!({"to": next.to, "kind": next.kind.as_str(), "reason": reason});
-                let target =
-                    next.request.map_or_else(|| format!("notification:{}", next.id), |id| format!("request:{id}"));
                 let action = if next.medium == Medium::Sms { "sms.failed" } else { "mail.failed" };
-                repos.audit.append(tx, now, &Actor::system("mail"), action, target, details)?;
+                undelivered(&repos, tx, &next, action, reason, now)?;
             }
             Ok(())
         })
         .await
         .map_err(|e| Error::Internal(format!("outbox: {e}")))
+}
+
+/// Records on the journal, and on the request's timeline when it went to the citizen,
+/// that a message did not reach its recipient.
+fn undelivered(repos: &Repos, tx: &Tx<'_>, n: &Notification, action: &str, reason: &str, now: Timestamp) -> TxResult<()> {
+    let details = serde_json::json!({"to": n.to, "kind": n.kind.as_str(), "reason": reason, "notification": n.id});
+    let target = n.request.map_or_else(|| format!("notification:{}", n.id), |id| format!("request:{id}"));
+    let system = Actor::system("mail");
+    repos.audit.append(tx, now, &system, action, target, details)?;
+    let Some(id) = n.request.filter(|_| n.kind.is_for_citizen()) else { return Ok(()) };
+    let old = repos.requests.get_tx(tx, id)?;
+    let mut new = old.clone();
+    new.events += 1;
+    let change = Change::Undelivered { medium: n.medium, to: n.to.clone(), reason: reason.to_owned() };
+    let event = RequestEvent { seq: new.events, at: now, actor: system, change };
+    repos.requests.update(tx, &old, &new, &event)
+}
+
+/// A delivery report (RFC 3464) or a bounce about one of our messages: the message is
+/// marked failed and the request says so. Returns the message's id, or `None` when the
+/// report is about nothing we sent.
+pub async fn record_bounce(core: &Arc<Core>, raw: &[u8], reason: String) -> Result<Option<String>> {
+    let Some(id) = bounced_id(raw) else { return Ok(None) };
+    if core.repos.outbox.get(&id)?.is_none() {
+        return Ok(None);
+    }
+    let (repos, now, found) = (core.repos.clone(), core.clock.now(), id.clone());
+    core.store
+        .write(move |tx| {
+            let Some(old) = repos.outbox.get_tx(tx, &found)? else { return Ok(()) };
+            if matches!(old.delivery, Delivery::Failed { .. }) {
+                // The same report twice: once is enough.
+                return Ok(());
+            }
+            let mut next = old.clone();
+            next.delivery = Delivery::Failed { at: now, reason: reason.clone() };
+            next.last_error = reason.clone();
+            repos.outbox.put(tx, &next, Some(&old))?;
+            let action = if next.medium == Medium::Sms { "sms.bounced" } else { "mail.bounced" };
+            undelivered(&repos, tx, &next, action, &reason, now)
+        })
+        .await?;
+    Ok(Some(id))
+}
+
+/// The id of our notification a bounce is about: the local part of one of our Message-IDs
+/// (`<ntf-…@host>`), quoted in the report's returned headers or its references.
+fn bounced_id(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    text.match_indices("<ntf-").find_map(|(at, _)| {
+        let hex = text.get(at + 5..at + 21)?;
+        let well_formed = hex.bytes().all(|b| b.is_ascii_hexdigit()) && text[at + 21..].starts_with('@');
+        well_formed.then(|| format!("ntf-{hex}"))
+    })
 }

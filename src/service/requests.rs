@@ -222,23 +222,47 @@ impl RequestService {
 
     /// A citizen adds information to their request, with its tracking code as credential.
     /// Refused once the request is decided (the citizen then makes a new request).
-    pub async fn add_citizen_message(&self, code: &TrackingCode, body: String) -> Result<()> {
+    pub async fn add_citizen_message(&self, code: &TrackingCode, body: String, files: Vec<NewAttachment>) -> Result<()> {
         let request = self.by_code(code)?;
         if !request.status.is_open() {
             return Err(Error::conflict("request_closed", "this request is closed; make a new one"));
         }
+        if body.trim().is_empty() && files.is_empty() {
+            return Err(Error::invalid("required", "body", "the message is empty"));
+        }
         let (repos, now, id) = (self.core.repos.clone(), self.core.clock.now(), request.id);
+        let (max_files, max_total) = (self.core.settings.max_files, self.core.settings.max_request_bytes);
         let citizen = Actor::citizen();
         self.core
             .store
             .write(move |tx| {
                 let old = repos.requests.get_tx(tx, id)?;
                 let mut new = old.clone();
-                let change = new.comment(Visibility::Public, body.clone(), false, now)?;
-                new.events += 1;
-                let event = RequestEvent { seq: new.events, at: now, actor: citizen.clone(), change };
-                repos.requests.update(tx, &old, &new, &event)?;
-                let details = serde_json::json!({"event": new.events, "change": "citizen_message"});
+                let mut changes = Vec::new();
+                if !body.trim().is_empty() {
+                    changes.push(new.comment(Visibility::Public, body.clone(), false, now)?);
+                }
+                let size = new.attachments.iter().map(|a| a.size).chain(files.iter().map(|f| f.file.size)).sum::<u64>();
+                if size > max_total {
+                    let message = format!("attachments are limited to {} MiB per request", max_total >> 20);
+                    return Err(Error::TooLarge { message }.into());
+                }
+                for file in &files {
+                    changes.push(new.attach(attachment(file, now), max_files)?);
+                }
+                let first_event = new.events + 1;
+                let events: Vec<RequestEvent> = changes
+                    .into_iter()
+                    .map(|change| {
+                        new.events += 1;
+                        RequestEvent { seq: new.events, at: now, actor: citizen.clone(), change }
+                    })
+                    .collect();
+                repos.requests.update(tx, &old, &new, &events[0])?;
+                for event in &events[1..] {
+                    repos.requests.put_event(tx, id, event)?;
+                }
+                let details = serde_json::json!({"event": first_event, "change": "citizen_message", "files": files.len()});
                 repos.audit.append(tx, now, &citizen, "request.citizen_message", format!("request:{id}"), details)?;
                 Ok(())
             })
@@ -576,6 +600,7 @@ fn change_name(change: &Change) -> &'static str {
         Change::Transferred { .. } => "transferred",
         Change::Comment { .. } => "comment",
         Change::Attachment { .. } => "attachment",
+        Change::Undelivered { .. } => "undelivered",
     }
 }
 

@@ -193,7 +193,15 @@ impl TopicService {
     }
 
     /// Changes a topic's title, description, confidentiality, members and requests.
-    pub async fn update(&self, actor: &Actor, id: &str, draft: TopicDraft) -> Result<Topic> {
+    /// Changes a topic; `expected_version` (the version the form was made from) refuses a
+    /// change made meanwhile by someone else, rather than silently undoing it.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        draft: TopicDraft,
+        expected_version: Option<u64>,
+    ) -> Result<Topic> {
         let current = self.topic(actor, id)?;
         if !Self::can_manage(actor, &current) {
             return Err(Error::Forbidden);
@@ -214,6 +222,9 @@ impl TopicService {
             .store
             .write(move |tx| {
                 let stored = repos.topics.topic_tx(tx, &changed.id)?.ok_or(Error::not_found("topic"))?;
+                if expected_version.is_some_and(|v| v != stored.version) {
+                    return Err(Error::conflict("changed_meanwhile", "the topic was changed meanwhile").into());
+                }
                 // Posts may have arrived meanwhile: their count is the stored one.
                 let topic =
                     Topic { version: stored.version + 1, posts: stored.posts, updated_at: now, ..changed.clone() };

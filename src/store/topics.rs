@@ -101,8 +101,15 @@ impl TopicRepo {
         Ok(value.and_then(|v| super::keys::read_u64(&v, 0)).unwrap_or(0))
     }
 
+    /// Moves the read marker forward to `number`; never back (two pages read at once may
+    /// come in any order).
     pub fn set_last_read(&self, tx: &Tx<'_>, account: &str, topic: &str, number: u64) -> TxResult<()> {
-        tx.insert(self.read_id, &pair(account, topic), &number.to_be_bytes())
+        let key = pair(account, topic);
+        let current = tx.get(self.read_id, &key)?.and_then(|v| super::keys::read_u64(&v, 0)).unwrap_or(0);
+        if number > current {
+            tx.insert(self.read_id, &key, &number.to_be_bytes())?;
+        }
+        Ok(())
     }
 
     pub fn subscribed(&self, account: &str, topic: &str) -> Result<bool> {

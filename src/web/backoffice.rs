@@ -22,6 +22,7 @@ use super::page::{html, session, to_sign_in};
 use super::request_form::message_for;
 use crate::domain::Error;
 use crate::domain::actor::Actor;
+use crate::domain::notification::Medium;
 use crate::domain::request::{Change, Channel, Visibility};
 use crate::domain::status::Status;
 use crate::l10n::Locale;
@@ -302,6 +303,10 @@ fn timeline(l: &Locale, names: &Names, detail: &RequestDetail) -> Vec<Line> {
                 }
                 Change::Attachment { name, .. } => {
                     (format!("{} : {name}", l.t("agent.attachment_added")), None, "event")
+                }
+                Change::Undelivered { medium, to, reason } => {
+                    let what = l.t(if *medium == Medium::Sms { "timeline.sms_undelivered" } else { "timeline.mail_undelivered" });
+                    (format!("{what} ({to})"), Some(reason.clone()), "undelivered")
                 }
             };
             Line { at: e.at, who, what, text, kind }

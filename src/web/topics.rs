@@ -51,6 +51,8 @@ struct TopicForm {
     members: Vec<String>,
     departments: Vec<String>,
     requests: String,
+    /// The version the form was made from (0 for a new topic).
+    version: u64,
 }
 
 impl TopicForm {
@@ -62,6 +64,7 @@ impl TopicForm {
             members: t.members.clone(),
             departments: t.departments.clone(),
             requests: t.requests.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            version: t.version,
         }
     }
 
@@ -75,6 +78,7 @@ impl TopicForm {
             members: all("members"),
             departments: all("departments"),
             requests: value("requests"),
+            version: value("version").parse().unwrap_or(0),
         }
     }
 
@@ -116,6 +120,7 @@ fn topic_problem(e: &Error) -> Option<(&'static str, &'static str)> {
             Some("requests") => ("t-requests", "agenda.requests_invalid"),
             _ => ("t-title", "form_error.invalid"),
         }),
+        Error::Conflict { .. } => Some(("t-title", "topic.changed_meanwhile")),
         _ => None,
     }
 }
@@ -412,7 +417,7 @@ async fn post_topic_change(
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let form = TopicForm::read(&fields);
     let result = match form.draft() {
-        Ok(draft) => state.topics.update(&actor, &id, draft).await.map_err(|e| topic_problem(&e).ok_or(e)),
+        Ok(draft) => state.topics.update(&actor, &id, draft, Some(form.version).filter(|v| *v > 0)).await.map_err(|e| topic_problem(&e).ok_or(e)),
         Err(problem) => Err(Ok(problem)),
     };
     match result {

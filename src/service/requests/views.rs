@@ -126,7 +126,7 @@ impl PublicTracking {
                         p.kind = if e.actor.kind == ActorKind::Citizen { "message" } else { "reply" };
                         p.text = Some(body.clone());
                     }
-                    Change::Assigned { .. } | Change::Attachment { .. } => {}
+                    Change::Assigned { .. } | Change::Attachment { .. } | Change::Undelivered { .. } => {}
                 }
                 p
             })
