@@ -195,7 +195,9 @@ pub async fn call(data_dir: &Path, request: &AdminRequest) -> Result<Option<serd
         serde_json::from_str(&line).map_err(|e| Error::Unavailable(format!("bad answer from the server: {e}")))?;
     match response {
         AdminResponse { ok: true, result, .. } => Ok(Some(result)),
-        AdminResponse { refused: true, error, .. } => Err(Error::Invalid { code: "refused", field: None, message: error }),
+        AdminResponse { refused: true, error, .. } => {
+            Err(Error::Invalid { code: "refused", field: None, message: error })
+        }
         AdminResponse { error, .. } => Err(Error::Unavailable(error)),
     }
 }

@@ -269,6 +269,7 @@ fn semantic_rules() {
     let c = load(None, &[], &ok).unwrap();
     assert_eq!((c.instance.insee_code.as_str(), c.instance.kind.as_str()), ("2A004", "epci"));
     assert_eq!(load(None, &[], &[("instance.insee_code", "75056")]).unwrap().instance.insee_code, "75056");
+    assert!(load(None, &[], &[("sms.url", "https://sms.example.fr/send?to={to}&text={text}")]).is_ok());
     let bad: &[(&str, &str, &str)] = &[
         ("instance.insee_code", "2C004", "[instance] insee_code"),
         ("instance.insee_code", "7505", "[instance] insee_code"),
@@ -284,6 +285,8 @@ fn semantic_rules() {
         ("attachments.max_files", "0", "[attachments] max_files"),
         ("attachments.allowed_types", "image/png,text/html", "[attachments] allowed_types: \"text/html\""),
         ("log.format", "xml", "[log] format"),
+        ("sms.url", "https://sms.example.fr/send?to={to}", "[sms] url"),
+        ("sms.url", "ftp://sms.example.fr/{to}/{text}", "[sms] url"),
     ];
     for (key, value, expected) in bad {
         let p = problems(None, &[], &[(key, value)]);

@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use super::actor::Actor;
 use super::catalogue::{Category, RequiredField, validate_id, validate_text};
 use super::holidays::HolidayCalendar;
+use super::notification::Medium;
 use super::sla;
 use super::status::Status;
-use super::notification::Medium;
 use super::tracking::TrackingCode;
 use super::{Error, Result};
 
@@ -172,15 +172,39 @@ pub struct RequestEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
-    Created { channel: Channel },
-    Status { from: Status, to: Status, reason: Option<String> },
-    Assigned { assignee: Option<String> },
-    Transferred { from: String, to: String, reason: Option<String> },
-    Comment { visibility: Visibility, body: String },
-    Attachment { sha256: String, name: String, media_type: String, size: u64 },
+    Created {
+        channel: Channel,
+    },
+    Status {
+        from: Status,
+        to: Status,
+        reason: Option<String>,
+    },
+    Assigned {
+        assignee: Option<String>,
+    },
+    Transferred {
+        from: String,
+        to: String,
+        reason: Option<String>,
+    },
+    Comment {
+        visibility: Visibility,
+        body: String,
+    },
+    Attachment {
+        sha256: String,
+        name: String,
+        media_type: String,
+        size: u64,
+    },
     /// A message to the citizen could not be delivered: refused by the server or the
     /// gateway, or bounced back later. Agents see it and reach the citizen another way.
-    Undelivered { medium: Medium, to: String, reason: String },
+    Undelivered {
+        medium: Medium,
+        to: String,
+        reason: String,
+    },
 }
 
 impl Change {

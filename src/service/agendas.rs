@@ -363,6 +363,7 @@ impl AgendaService {
             id: format!("feed-{:016x}", super::random_u64()?),
             agenda: agenda.id.clone(),
             account: if public { None } else { Some(actor.id.clone()) },
+            created_by: actor.id.clone(),
             created_at: self.core.clock.now(),
             revoked: false,
         };
@@ -473,8 +474,12 @@ impl AgendaService {
     }
 }
 
+/// Whether `actor` made the feed (admins answer for public feeds made before their maker
+/// was kept).
 fn actor_made(actor: &Actor, feed: &Feed) -> bool {
-    feed.account.as_deref() == Some(actor.id.as_str()) || (feed.account.is_none() && actor.role == Some(Role::Admin))
+    feed.created_by == actor.id
+        || feed.account.as_deref() == Some(actor.id.as_str())
+        || (feed.account.is_none() && feed.created_by.is_empty() && actor.role == Some(Role::Admin))
 }
 
 /// Lower case without accents, for matching what people type.

@@ -10,10 +10,10 @@ use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde::Serialize;
 
 use super::Core;
+use super::mail;
 use super::requests::{NewAttachment, RequestService};
 use crate::domain::actor::Actor;
 use crate::domain::media::clean_file_name;
-use super::mail;
 use crate::domain::request::{Channel, Contact, MAX_COMMENT, MAX_DESCRIPTION, MAX_SUBJECT, NewRequest, Notify};
 use crate::domain::tracking::TrackingCode;
 use crate::domain::{Error, Result};

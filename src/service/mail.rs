@@ -386,7 +386,14 @@ async fn record(core: &Arc<Core>, retry_base: SignedDuration, n: &Notification, 
 
 /// Records on the journal, and on the request's timeline when it went to the citizen,
 /// that a message did not reach its recipient.
-fn undelivered(repos: &Repos, tx: &Tx<'_>, n: &Notification, action: &str, reason: &str, now: Timestamp) -> TxResult<()> {
+fn undelivered(
+    repos: &Repos,
+    tx: &Tx<'_>,
+    n: &Notification,
+    action: &str,
+    reason: &str,
+    now: Timestamp,
+) -> TxResult<()> {
     let details = serde_json::json!({"to": n.to, "kind": n.kind.as_str(), "reason": reason, "notification": n.id});
     let target = n.request.map_or_else(|| format!("notification:{}", n.id), |id| format!("request:{id}"));
     let system = Actor::system("mail");

@@ -222,7 +222,12 @@ impl RequestService {
 
     /// A citizen adds information to their request, with its tracking code as credential.
     /// Refused once the request is decided (the citizen then makes a new request).
-    pub async fn add_citizen_message(&self, code: &TrackingCode, body: String, files: Vec<NewAttachment>) -> Result<()> {
+    pub async fn add_citizen_message(
+        &self,
+        code: &TrackingCode,
+        body: String,
+        files: Vec<NewAttachment>,
+    ) -> Result<()> {
         let request = self.by_code(code)?;
         if !request.status.is_open() {
             return Err(Error::conflict("request_closed", "this request is closed; make a new one"));
@@ -262,7 +267,8 @@ impl RequestService {
                 for event in &events[1..] {
                     repos.requests.put_event(tx, id, event)?;
                 }
-                let details = serde_json::json!({"event": first_event, "change": "citizen_message", "files": files.len()});
+                let details =
+                    serde_json::json!({"event": first_event, "change": "citizen_message", "files": files.len()});
                 repos.audit.append(tx, now, &citizen, "request.citizen_message", format!("request:{id}"), details)?;
                 Ok(())
             })

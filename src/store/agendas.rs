@@ -27,6 +27,9 @@ pub struct Feed {
     pub agenda: String,
     /// Whose view of the agenda the feed gives; `None`: public events only.
     pub account: Option<String>,
+    /// Who made it (empty in feeds made before this was kept).
+    #[serde(default)]
+    pub created_by: String,
     pub created_at: Timestamp,
     pub revoked: bool,
 }

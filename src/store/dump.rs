@@ -1,10 +1,12 @@
 //! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
 //! tokens, accounts, guests, requests with their timelines, audit journal, sequences, portal
-//! settings, agendas with their events and feeds, topics with their posts, the e-mail outbox), each line carrying
+//! settings, agendas with their events and feeds, topics with their posts, read markers and
+//! subscriptions, the outbox of e-mails and SMS), each line carrying
 //! its kind and schema version. The same store always gives the same bytes, so
 //! export → import → export is identical. Import upgrades older versions and rebuilds
 //! indexes and counters from the records.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
@@ -36,21 +38,77 @@ struct Header {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Line {
-    Department { version: u8, value: Value },
-    Category { version: u8, value: Value },
-    ApiToken { version: u8, hash: String, value: Value },
-    Account { version: u8, value: Value },
-    Guest { version: u8, value: Value },
-    Request { version: u8, value: Value, events_version: u8, events: Vec<Value> },
-    AuditEntry { version: u8, value: Value },
-    Sequence { name: String, value: u64 },
-    PortalSettings { version: u8, value: Value },
-    Agenda { version: u8, value: Value },
-    Event { version: u8, value: Value },
-    Feed { version: u8, hash: String, value: Value },
-    Topic { version: u8, value: Value },
-    Post { version: u8, value: Value },
-    Notification { version: u8, value: Value },
+    Department {
+        version: u8,
+        value: Value,
+    },
+    Category {
+        version: u8,
+        value: Value,
+    },
+    ApiToken {
+        version: u8,
+        hash: String,
+        value: Value,
+    },
+    Account {
+        version: u8,
+        value: Value,
+    },
+    Guest {
+        version: u8,
+        value: Value,
+    },
+    Request {
+        version: u8,
+        value: Value,
+        events_version: u8,
+        events: Vec<Value>,
+    },
+    AuditEntry {
+        version: u8,
+        value: Value,
+    },
+    Sequence {
+        name: String,
+        value: u64,
+    },
+    PortalSettings {
+        version: u8,
+        value: Value,
+    },
+    Agenda {
+        version: u8,
+        value: Value,
+    },
+    Event {
+        version: u8,
+        value: Value,
+    },
+    Feed {
+        version: u8,
+        hash: String,
+        value: Value,
+    },
+    Topic {
+        version: u8,
+        value: Value,
+    },
+    Post {
+        version: u8,
+        value: Value,
+    },
+    /// Where an account is in a topic: the last post it read, and whether it follows it.
+    TopicReader {
+        account: String,
+        topic: String,
+        last_read: u64,
+        subscribed: bool,
+    },
+    Notification {
+        version: u8,
+        value: Value,
+    },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -155,6 +213,11 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::Post { version: Post::VERSION, value: to_value(p)? })
     }
 
+    pub fn topic_reader(&mut self, account: &str, topic: &str, last_read: u64, subscribed: bool) -> Result<()> {
+        let (account, topic) = (account.to_owned(), topic.to_owned());
+        write_line(&mut self.out, &Line::TopicReader { account, topic, last_read, subscribed })
+    }
+
     pub fn notification(&mut self, n: &Notification) -> Result<()> {
         write_line(&mut self.out, &Line::Notification { version: Notification::VERSION, value: to_value(n)? })
     }
@@ -215,6 +278,16 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     for post in repos.topics.all_posts() {
         w.post(&post?)?;
+    }
+    let mut readers: BTreeMap<(String, String), (u64, bool)> = BTreeMap::new();
+    for (account, topic, last) in repos.topics.read_markers()? {
+        readers.entry((account, topic)).or_default().0 = last;
+    }
+    for pair in repos.topics.subscriptions()? {
+        readers.entry(pair).or_default().1 = true;
+    }
+    for ((account, topic), (last_read, subscribed)) in &readers {
+        w.topic_reader(account, topic, *last_read, *subscribed)?;
     }
     for notification in repos.outbox.all() {
         w.notification(&notification?)?;
@@ -323,6 +396,7 @@ enum Record {
     Feed(Vec<u8>, Box<Feed>),
     Topic(Box<Topic>),
     Post(Box<Post>),
+    TopicReader { account: String, topic: String, last_read: u64, subscribed: bool },
     Notification(Box<Notification>),
 }
 
@@ -375,6 +449,9 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
             }
             Line::Topic { version, value } => Record::Topic(Box::new(upgrade(version, value)?)),
             Line::Post { version, value } => Record::Post(Box::new(upgrade(version, value)?)),
+            Line::TopicReader { account, topic, last_read, subscribed } => {
+                Record::TopicReader { account, topic, last_read, subscribed }
+            }
             Line::Notification { version, value } => Record::Notification(Box::new(upgrade(version, value)?)),
         });
     }
@@ -408,6 +485,10 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                 Record::Feed(hash, f) => repos.agendas.put_feed(tx, hash, f)?,
                 Record::Topic(t) => repos.topics.put_topic(tx, t)?,
                 Record::Post(p) => repos.topics.put_post(tx, p)?,
+                Record::TopicReader { account, topic, last_read, subscribed } => {
+                    repos.topics.set_last_read(tx, account, topic, *last_read)?;
+                    repos.topics.set_subscribed(tx, account, topic, *subscribed)?;
+                }
                 Record::Notification(n) => repos.outbox.put(tx, n, None)?,
             }
         }

@@ -39,6 +39,12 @@ fn pair(a: &str, b: &str) -> Vec<u8> {
     key
 }
 
+fn unpair(key: &[u8]) -> (String, String) {
+    let split = key.iter().position(|b| *b == 0).unwrap_or(key.len());
+    let second = key.get(split + 1..).unwrap_or_default();
+    (String::from_utf8_lossy(&key[..split]).into_owned(), String::from_utf8_lossy(second).into_owned())
+}
+
 fn post_key(topic: &str, number: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(topic.len() + 9);
     key.extend_from_slice(topic.as_bytes());
@@ -110,6 +116,22 @@ impl TopicRepo {
             tx.insert(self.read_id, &key, &number.to_be_bytes())?;
         }
         Ok(())
+    }
+
+    /// Every read marker: (account, topic, last number read), for the dump.
+    pub fn read_markers(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut out = Vec::new();
+        for item in self.read.iter() {
+            let (key, value) = item.map_err(store_error)?;
+            let (account, topic) = unpair(&key);
+            out.push((account, topic, super::keys::read_u64(&value, 0).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    /// Every subscription: (account, topic), for the dump.
+    pub fn subscriptions(&self) -> Result<Vec<(String, String)>> {
+        self.subscriptions.iter().map(|item| item.map(|(key, _)| unpair(&key)).map_err(store_error)).collect()
     }
 
     pub fn subscribed(&self, account: &str, topic: &str) -> Result<bool> {

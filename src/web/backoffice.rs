@@ -305,7 +305,11 @@ fn timeline(l: &Locale, names: &Names, detail: &RequestDetail) -> Vec<Line> {
                     (format!("{} : {name}", l.t("agent.attachment_added")), None, "event")
                 }
                 Change::Undelivered { medium, to, reason } => {
-                    let what = l.t(if *medium == Medium::Sms { "timeline.sms_undelivered" } else { "timeline.mail_undelivered" });
+                    let what = l.t(if *medium == Medium::Sms {
+                        "timeline.sms_undelivered"
+                    } else {
+                        "timeline.mail_undelivered"
+                    });
                     (format!("{what} ({to})"), Some(reason.clone()), "undelivered")
                 }
             };

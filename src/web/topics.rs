@@ -417,7 +417,11 @@ async fn post_topic_change(
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let form = TopicForm::read(&fields);
     let result = match form.draft() {
-        Ok(draft) => state.topics.update(&actor, &id, draft, Some(form.version).filter(|v| *v > 0)).await.map_err(|e| topic_problem(&e).ok_or(e)),
+        Ok(draft) => state
+            .topics
+            .update(&actor, &id, draft, Some(form.version).filter(|v| *v > 0))
+            .await
+            .map_err(|e| topic_problem(&e).ok_or(e)),
         Err(problem) => Err(Ok(problem)),
     };
     match result {

@@ -63,7 +63,7 @@ async fn export_import_export_is_byte_identical_and_a_second_import_changes_noth
     assert_eq!(lines[0]["format"], "guichet-export");
     assert_eq!(lines.iter().filter(|l| l["kind"] == "request").count(), 5, "{dump}");
     assert!(dump.contains("Réponse n°3") && dump.contains("\"marche\""), "comments and category exported");
-    for kind in ["agenda", "event", "topic", "post"] {
+    for kind in ["agenda", "event", "topic", "post", "topic_reader"] {
         assert!(lines.iter().any(|l| l["kind"] == kind), "no {kind} in the dump");
     }
     assert!(dump.contains("Premier jet"));

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::mail::{SmtpSink, header, smtp_settings};
@@ -119,6 +120,30 @@ async fn replies_join_their_request_and_automatic_messages_are_never_answered() 
     );
     let (_, stdout, _) = ingest(&s, by_subject.as_bytes());
     assert_eq!(outcome(&stdout)["outcome"], "added");
+    // A reply with nothing but a photo: the photo joins the request.
+    let photo = base64::engine::general_purpose::STANDARD.encode(PNG);
+    let photo_only = format!(
+        "From: rene.dupre@example.fr\r\nTo: mairie@guichet.example\r\nSubject: Re: {tracking}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\r\n--b\r\n\
+         Content-Type: image/png\r\nContent-Disposition: attachment; filename=photo.png\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{photo}\r\n--b--\r\n"
+    );
+    let (code, stdout, stderr) = ingest(&s, photo_only.as_bytes());
+    assert_eq!((code, outcome(&stdout)["outcome"].as_str()), (0, Some("added")), "{stderr}");
+    // A very long reply is kept, cut to what a message may hold.
+    let long = format!(
+        "From: rene.dupre@example.fr\r\nTo: mairie@guichet.example\r\nSubject: Re: {tracking}\r\n\r\n{}\r\n",
+        "Encore des détails. ".repeat(1_000)
+    );
+    let (code, stdout, stderr) = ingest(&s, long.as_bytes());
+    assert_eq!((code, outcome(&stdout)["outcome"].as_str()), (0, Some("added")), "{stderr}");
+    let d = detail(&s, id).await;
+    let names: Vec<&str> =
+        d["request"]["attachments"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["photo.png"]);
+    let last = d["events"].as_array().unwrap().last().unwrap()["change"]["body"].as_str().unwrap().to_owned();
+    assert_eq!(last.chars().count(), 10_000, "cut to the longest message");
+    assert!(last.starts_with("Encore des détails.") && last.ends_with("[…]"));
     let events = detail(&s, id).await["events"].clone();
     let bodies: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["change"]["body"].as_str()).collect();
     assert!(bodies.iter().any(|b| b.contains("La plaque est toujours descellée ce matin.")), "{bodies:?}");
@@ -134,6 +159,67 @@ async fn replies_join_their_request_and_automatic_messages_are_never_answered() 
     assert_eq!(s.list_all("", 50, &s.token("admin")).await.len(), before);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(sink.messages().len(), 1, "no answer to automatic messages: no mail loop");
+
+    // Someone else answering the citizen's acknowledgement does not write in their
+    // request: theirs is a new one.
+    let stranger = String::from_utf8(fixture("reply.eml"))
+        .unwrap()
+        .replace("IN_REPLY_TO", &message_id)
+        .replace("rene.dupre@example.fr", "quelquun@example.org");
+    let (code, stdout, _) = ingest(&s, stranger.as_bytes());
+    assert_eq!(code, 0);
+    let other = outcome(&stdout);
+    assert_eq!(other["outcome"], "created", "{other}");
+    assert_ne!(other["id"], id);
+}
+
+#[tokio::test]
+async fn a_bounce_of_our_message_is_recorded_on_its_request_and_a_vacation_reply_is_not() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(scratch.path());
+    sink.start();
+    let settings = smtp_settings(sink.port);
+    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (_, stdout, _) = ingest(&s, &fixture("latin1.eml"));
+    let id = outcome(&stdout)["id"].as_u64().unwrap();
+    let messages = sink.wait_for(1, 20).await;
+    let message_id = header(&messages[0], "Message-ID").unwrap().to_owned();
+    let undelivered = |d: &Value| -> Vec<Value> {
+        d["events"].as_array().unwrap().iter().filter(|e| e["change"]["type"] == "undelivered").cloned().collect()
+    };
+
+    // The citizen's vacation reply names our message too: it is no failure.
+    let vacation = String::from_utf8(fixture("vacation.eml")).unwrap().replace("MESSAGE_ID", &message_id);
+    let (code, stdout, _) = ingest(&s, vacation.as_bytes());
+    assert_eq!((code, outcome(&stdout)["outcome"].as_str()), (0, Some("ignored")));
+    let d = detail(&s, id).await;
+    assert!(undelivered(&d).is_empty(), "{d}");
+
+    // The mail server's report that the address does not exist: on the request's
+    // timeline, for agents, with the server's words; once, however often it comes.
+    let dsn = String::from_utf8(fixture("dsn-of-ours.eml")).unwrap().replace("MESSAGE_ID", &message_id);
+    for _ in 0..2 {
+        let (code, stdout, stderr) = ingest(&s, dsn.as_bytes());
+        assert_eq!(code, 0, "{stderr}");
+        let bounced = outcome(&stdout);
+        assert_eq!(bounced["outcome"], "bounced", "{bounced}");
+        assert_eq!(Some(bounced["notification"].as_str().unwrap()), message_id[1..].split('@').next());
+    }
+    let events = undelivered(&detail(&s, id).await);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let change = &events[0]["change"];
+    assert_eq!(change["medium"], "email");
+    assert_eq!(change["to"], "rene.dupre@example.fr");
+    assert!(change["reason"].as_str().unwrap().contains("550 5.1.1"), "{change}");
+    let (_, tracking) = s.get(&format!("/api/v1/track/{}", outcome(&stdout)["tracking_code"]), None).await;
+    assert!(!tracking.to_string().contains("5.1.1"), "not shown to the public: {tracking}");
+    let mut agent = crate::browser::signed_in(&s, "dgs@mairie.example", "admin").await;
+    let page = agent.get(&s.at(&format!("/agent/demandes/{id}"))).await;
+    assert!(page.body.contains("Courriel au demandeur non remis (rene.dupre@example.fr)"), "{}", page.body);
+    let journal = agent.get(&s.at("/admin/journal")).await;
+    assert!(journal.body.contains("mail.bounced"), "{}", journal.body);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(sink.messages().len(), 1, "a report is never answered");
 }
 
 #[tokio::test]
@@ -149,4 +235,17 @@ async fn oversized_and_unreadable_messages_are_refused_with_a_notice_and_change_
     assert_eq!(code, 65, "{stderr}");
     assert_eq!(s.audit_entries(), journal, "nothing recorded");
     assert!(s.list_all("", 10, &s.token("admin")).await.is_empty());
+
+    // Guichet cannot be reached nor its store opened (here, not a directory): the mail
+    // server is told to try again later (EX_TEMPFAIL), not to bounce the message.
+    let file = s.scratch().join("not-a-directory");
+    std::fs::write(&file, "").unwrap();
+    let out = Command::new(BIN)
+        .args(["mail", "ingest", "--data-dir"])
+        .arg(&file)
+        .env("GUICHET_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -127,7 +127,8 @@ async fn citizens_who_chose_email_get_the_acknowledgement_status_changes_and_ans
     assert!(header(ack, "Message-ID").is_some_and(|id| id.starts_with("<ntf-")), "{ack}");
     assert!(header(ack, "Subject").is_some_and(|s| s.contains(registration) || s.contains("=?utf-8?")), "{ack}");
     let body = decode_body(ack);
-    for expected in [code, registration, "Date maximale de traitement", "Ne plus recevoir de messages"] {
+    let stop_link = format!("/suivi/{code}#messages");
+    for expected in [code, registration, "Date maximale de traitement", "Ne plus recevoir de messages", &stop_link] {
         assert!(body.contains(expected), "{expected:?} missing from\n{body}");
     }
 
@@ -152,14 +153,35 @@ async fn citizens_who_chose_email_get_the_acknowledgement_status_changes_and_ans
     assert!(!messages.iter().any(|m| m.contains("paul@example.fr")), "who chose nothing gets nothing");
 
     // Stopped from the tracking page (a POST: a mail scanner following the link changes
-    // nothing), no more messages.
+    // nothing), no more messages, not even one still waiting for the mail server then.
     let page = s.http.get(s.at(&format!("/suivi/{code}/messages"))).send().await.unwrap();
     assert_ne!(page.status(), 200, "a GET changes nothing");
+    sink.stop();
+    assert_eq!(s.post(&path("status"), Some(&agent), &json!({"status": "waiting"})).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped = s.http.post(s.at(&format!("/suivi/{code}/messages"))).send().await.unwrap();
     assert!(stopped.status().is_redirection() || stopped.status() == 200, "{}", stopped.status());
-    assert_eq!(s.post(&path("status"), Some(&agent), &json!({"status": "resolved"})).await.0, 200);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    sink.start();
+    assert_eq!(s.post(&path("status"), Some(&agent), &json!({"status": "in_progress"})).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(sink.messages().len(), 3, "nothing after the citizen stopped the messages");
+
+    // An address the mail server refuses for good: on the request's timeline, for agents.
+    let unknown = citizen(&s, "inconnu@example.fr", "email", "Poubelle renversée").await;
+    let unknown_id = unknown["id"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let undelivered = loop {
+        let (_, detail) = s.get(&format!("/api/v1/requests/{unknown_id}"), Some(&agent)).await;
+        let events = detail["events"].as_array().unwrap().clone();
+        if let Some(e) = events.iter().find(|e| e["change"]["type"] == "undelivered") {
+            break e["change"].clone();
+        }
+        assert!(Instant::now() < deadline, "no refusal recorded: {detail}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(undelivered["to"], "inconnu@example.fr");
+    assert!(undelivered["reason"].as_str().unwrap().contains("5.1.1"), "{undelivered}");
+    assert_eq!(sink.messages().len(), 3);
 }
 
 #[tokio::test]
@@ -346,7 +368,8 @@ async fn citizens_who_chose_sms_get_short_messages_through_the_gateway() {
     let mut refused = citizen_request("voirie", "Numéro refusé");
     refused["contact"]["phone"] = json!("0600000000");
     refused["notify"] = json!("sms");
-    assert_eq!(s.post("/api/v1/requests", None, &refused).await.0, 201);
+    let (status, refused) = s.post("/api/v1/requests", None, &refused).await;
+    assert_eq!(status, 201);
 
     // The first attempt meets a 503 and is tried again; the refused number is journaled.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -364,4 +387,9 @@ async fn citizens_who_chose_sms_get_short_messages_through_the_gateway() {
     let mut admin = crate::browser::signed_in(&s, "dgs@mairie.example", "admin").await;
     let journal = admin.get(&s.at("/admin/journal")).await.body;
     assert!(journal.contains("SMS refusé par la passerelle"), "the refusal is journaled");
+    let (_, detail) = s.get(&format!("/api/v1/requests/{}", refused["id"]), Some(&s.token("agent"))).await;
+    let events = detail["events"].as_array().unwrap();
+    let undelivered = events.iter().find(|e| e["change"]["type"] == "undelivered").expect("on the timeline");
+    assert_eq!(undelivered["change"]["medium"], "sms");
+    assert_eq!(undelivered["change"]["to"], "0600000000");
 }

@@ -1,7 +1,8 @@
 """A real SMTP server (aiosmtpd) for the tests: every message it accepts is written, as
-received, to DIR/NNNNNN.eml (one file per delivery, so duplicates show), then its number is
-printed. Prints "listening PORT" once ready. Started again on the same DIR, it goes on
-numbering after the files already there.
+received, to DIR/NNNNNN.eml (one file per delivery, so duplicates show). Recipients whose
+address starts with "inconnu@" are refused for good (550 5.1.1), as a real server refuses an
+unknown mailbox. Prints "listening PORT" once ready, and nothing after that (nobody reads
+it). Started again on the same DIR, it goes on numbering after the files already there.
 
 Usage: python3 smtp_sink.py DIR PORT
 """
@@ -20,6 +21,12 @@ COUNTER = itertools.count(
 
 
 class Sink:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().startswith("inconnu@"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         number = next(COUNTER)
         path = os.path.join(DIRECTORY, f"{number:06}.eml")
@@ -27,7 +34,6 @@ class Sink:
             f.write(f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n".encode())
             f.write(envelope.original_content or envelope.content)
         os.rename(path + ".part", path)
-        print(f"received {number}", flush=True)
         return "250 Message accepted for delivery"
 
 

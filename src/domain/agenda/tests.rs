@@ -142,7 +142,8 @@ fn a_daily_event_started_long_ago_still_shows_today() {
         utc(&daily, "2026-06-10T00:00:00Z", "2026-06-12T00:00:00Z"),
         ["2026-06-10T06:00:00Z", "2026-06-11T06:00:00Z"]
     );
-    let every_third_day = event(timed(date(2006, 1, 2).at(8, 0, 0, 0), 60), Some(rule(Frequency::Daily, 3, None, None)));
+    let every_third_day =
+        event(timed(date(2006, 1, 2).at(8, 0, 0, 0), 60), Some(rule(Frequency::Daily, 3, None, None)));
     // 7,455 days from 2 January 2006 to 1 June 2026: a multiple of three.
     assert_eq!(
         utc(&every_third_day, "2026-06-01T00:00:00Z", "2026-06-08T00:00:00Z"),
@@ -153,7 +154,8 @@ fn a_daily_event_started_long_ago_still_shows_today() {
     // A three-day event repeated weekly still overlaps a window opening on its last day.
     let long = Timing::AllDay { start: date(2020, 1, 1), end: date(2020, 1, 3) };
     let weekly = event(long, Some(rule(Frequency::Weekly, 1, None, None)));
-    let overlapping = weekly.occurrences("2026-06-05T12:00:00Z".parse().unwrap(), "2026-06-05T13:00:00Z".parse().unwrap());
+    let overlapping =
+        weekly.occurrences("2026-06-05T12:00:00Z".parse().unwrap(), "2026-06-05T13:00:00Z".parse().unwrap());
     assert_eq!(overlapping.unwrap().len(), 1);
 }
 
