@@ -275,7 +275,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(url = %link.url, expires_at = %link.expires_at, "no administrator yet: open this single-use link to become the first one");
     }
     let sweeper = tokio::spawn(sweep_expired(app_state.sessions.clone()));
-    let mailer = senders(&config)?.map(|senders| tokio::spawn(crate::service::mail::run(core.clone(), senders)));
+    let mailer = senders(&config)?
+        .map(|senders| tokio::spawn(crate::service::mail::run(core.clone(), senders, app_state.portal.clone())));
     let app = crate::web::router(app_state);
     std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
     let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());

@@ -65,6 +65,44 @@ pub struct Category {
     /// Offered to citizens on the public portal and API.
     pub public: bool,
     pub active: bool,
+    /// The category's own wording of the messages its citizens receive.
+    #[serde(default, skip_serializing_if = "CitizenMessages::is_empty")]
+    pub messages: CitizenMessages,
+}
+
+/// A category's own wording of the e-mails to its citizens (empty: the default wording).
+/// Placeholders: `{registration}`, `{subject}`, `{detail}` (the new status, or the answer),
+/// `{tracking}` (the tracking page) and `{collectivite}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CitizenMessages {
+    /// Put before the acknowledgement, whose legal mentions always follow.
+    #[serde(default)]
+    pub acknowledgement: String,
+    /// Replaces the default text of a status change; must keep `{detail}`.
+    #[serde(default)]
+    pub status: String,
+    /// Replaces the default text around an answer; must keep `{detail}`.
+    #[serde(default)]
+    pub reply: String,
+}
+
+impl CitizenMessages {
+    pub const MAX_CHARS: usize = 2_000;
+
+    pub fn is_empty(&self) -> bool {
+        self.acknowledgement.is_empty() && self.status.is_empty() && self.reply.is_empty()
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_text("messages.acknowledgement", &self.acknowledgement, Self::MAX_CHARS, false)?;
+        for (field, text) in [("messages.status", &self.status), ("messages.reply", &self.reply)] {
+            validate_text(field, text, Self::MAX_CHARS, false)?;
+            if !text.trim().is_empty() && !text.contains("{detail}") {
+                return Err(Error::invalid("detail_missing", field, "the text must keep {detail}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 pub const MAX_SLA_DAYS: u32 = 365;
@@ -131,7 +169,7 @@ impl Category {
                 ));
             }
         }
-        Ok(())
+        self.messages.validate()
     }
 
     pub fn requires(&self, field: RequiredField) -> bool {
@@ -164,6 +202,7 @@ mod tests {
             implicit_decision: None,
             public: true,
             active: true,
+            messages: CitizenMessages::default(),
         };
         assert!(c.validate().is_ok());
         c.sla_days = 0;
@@ -171,6 +210,14 @@ mod tests {
         c.sla_days = 10;
         c.implicit_decision = Some(ImplicitDecision { months: 0, outcome: ImplicitOutcome::Rejection });
         assert!(c.validate().is_err());
+        c.implicit_decision = None;
+        c.messages.status = "Votre demande a avancé.".into();
+        assert!(c.validate().is_err(), "the new status would be lost");
+        c.messages.status = "Votre demande est maintenant : {detail}.".into();
+        c.messages.acknowledgement = "x".repeat(CitizenMessages::MAX_CHARS + 1);
+        assert!(c.validate().is_err());
+        c.messages.acknowledgement = "Les encombrants sont collectés le premier lundi du mois.".into();
+        assert!(c.validate().is_ok());
     }
 
     #[test]

@@ -189,6 +189,7 @@ pub fn default_categories() -> Vec<Category> {
             implicit_decision: None,
             public: true,
             active: true,
+            messages: Default::default(),
         }
     };
     let mut occupation = c(

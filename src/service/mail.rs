@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -77,6 +77,67 @@ fn encode_component(s: &str) -> String {
     out
 }
 
+/// The HTML part of an e-mail: the words of its text part, in paragraphs, with its
+/// addresses as links.
+#[derive(askama::Template)]
+#[template(path = "mail/message.html")]
+struct MailHtml<'a> {
+    subject: &'a str,
+    /// Who writes: the collectivité.
+    sender: &'a str,
+    /// The portal's accent colour (it reads on white).
+    accent: &'a str,
+    body: Vec<Paragraph>,
+    footer: Vec<Paragraph>,
+}
+
+/// Lines of text and links.
+type Paragraph = Vec<Vec<Segment>>;
+
+#[derive(Debug, PartialEq)]
+struct Segment {
+    text: String,
+    link: bool,
+}
+
+/// Paragraphs (separated by a blank line) of lines, with their web addresses as links.
+fn paragraphs(text: &str) -> Vec<Paragraph> {
+    text.split("\n\n")
+        .map(|p| p.trim_matches('\n'))
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.lines().map(segments).collect())
+        .collect()
+}
+
+/// One line cut into text and `http(s)://` addresses (without the punctuation that may
+/// follow an address in a sentence).
+fn segments(line: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(start) = ["https://", "http://"].iter().filter_map(|p| rest.find(p)).min() {
+        let end = rest[start..].find(char::is_whitespace).map_or(rest.len(), |e| start + e);
+        let link = rest[start..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '»']);
+        let end = start + link.len();
+        if start > 0 {
+            out.push(Segment { text: rest[..start].to_owned(), link: false });
+        }
+        out.push(Segment { text: link.to_owned(), link: true });
+        rest = &rest[end..];
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(Segment { text: rest.to_owned(), link: false });
+    }
+    out
+}
+
+/// The HTML alternative of a message's text.
+fn html_of(n: &Notification, sender: &str, accent: &str) -> Result<String> {
+    let separator = format!("\n\n{SIGNATURE}");
+    let (body, footer) = n.text.split_once(&separator).unwrap_or((&n.text, ""));
+    let page = MailHtml { subject: &n.subject, sender, accent, body: paragraphs(body), footer: paragraphs(footer) };
+    askama::Template::render(&page).map_err(|e| Error::Internal(format!("mail template: {e}")))
+}
+
 /// What delivers the outbox: e-mail, SMS, or both.
 pub struct Senders {
     pub mail: Option<Mailer>,
@@ -134,61 +195,20 @@ pub fn queue_for_citizen(
     let News { kind, detail, id, at: now } = *news;
     let l = Locale::french();
     let tracking = format!("{}/suivi/{}", core_settings.public_url, request.tracking_code);
-    if request.notify == Notify::Sms && core_settings.sms_enabled && !request.contact.phone.is_empty() {
-        let key = match news.kind {
-            NotificationKind::Acknowledgement => "sms.ack",
-            NotificationKind::Status => "sms.status",
-            _ => "sms.reply",
-        };
-        let text = l
-            .t(key)
-            .replace("{registration}", &request.registration)
-            .replace("{detail}", news.detail)
-            .replace("{tracking}", &tracking)
-            .replace("{collectivite}", &core_settings.instance_name);
-        let notification = Notification {
-            id: news.id.to_owned(),
-            kind: news.kind,
-            medium: Medium::Sms,
-            to: request.contact.phone.clone(),
-            subject: String::new(),
-            text,
-            request: Some(request.id),
-            created_at: news.at,
-            attempts: 0,
-            next_attempt_at: news.at,
-            last_error: String::new(),
-            delivery: Delivery::Pending,
-        };
-        return repos.outbox.put(tx, &notification, None);
-    }
-    if !core_settings.mail_enabled || request.notify != Notify::Email || request.contact.email.is_empty() {
-        return Ok(());
-    }
-    let fill = |key: &str| {
-        l.t(key)
-            .replace("{registration}", &request.registration)
-            .replace("{subject}", &request.subject)
-            .replace("{detail}", detail)
-            .replace("{collectivite}", &core_settings.instance_name)
-    };
-    let (subject, body) = match kind {
-        NotificationKind::Acknowledgement => (fill("mail.ack_subject"), detail.to_owned()),
-        NotificationKind::Status => (fill("mail.status_subject"), fill("mail.status_body")),
-        _ => (fill("mail.reply_subject"), fill("mail.reply_body")),
-    };
-    let footer = l
-        .t("mail.footer")
-        .replace("{tracking}", &tracking)
-        .replace("{stop}", &format!("{tracking}#messages"))
-        .replace("{collectivite}", &core_settings.instance_name);
-    let notification = Notification {
+    let values = [
+        ("registration", request.registration.as_str()),
+        ("subject", request.subject.as_str()),
+        ("detail", detail),
+        ("tracking", tracking.as_str()),
+        ("collectivite", core_settings.instance_name.as_str()),
+    ];
+    let notification = |medium: Medium, to: &str, subject: String, text: String| Notification {
         id: id.to_owned(),
         kind,
-        medium: Medium::Email,
-        to: request.contact.email.clone(),
+        medium,
+        to: to.to_owned(),
         subject,
-        text: format!("{body}\n\n-- \n{footer}\n"),
+        text,
         request: Some(request.id),
         created_at: now,
         attempts: 0,
@@ -196,8 +216,71 @@ pub fn queue_for_citizen(
         last_error: String::new(),
         delivery: Delivery::Pending,
     };
-    repos.outbox.put(tx, &notification, None)
+    if request.notify == Notify::Sms && core_settings.sms_enabled && !request.contact.phone.is_empty() {
+        let key = match kind {
+            NotificationKind::Acknowledgement => "sms.ack",
+            NotificationKind::Status => "sms.status",
+            _ => "sms.reply",
+        };
+        let text = fill(l.t(key), &values);
+        return repos.outbox.put(tx, &notification(Medium::Sms, &request.contact.phone, String::new(), text), None);
+    }
+    if !core_settings.mail_enabled || request.notify != Notify::Email || request.contact.email.is_empty() {
+        return Ok(());
+    }
+    // The category's own wording, where it has one.
+    let own = repos.catalogue.category_tx(tx, &request.category)?.map(|c| c.messages).unwrap_or_default();
+    let wording = |own: &str, default: &str| fill(if own.trim().is_empty() { l.t(default) } else { own }, &values);
+    let (subject, body) = match kind {
+        NotificationKind::Acknowledgement => {
+            let intro = own.acknowledgement.trim();
+            let body =
+                if intro.is_empty() { detail.to_owned() } else { format!("{}\n\n{detail}", fill(intro, &values)) };
+            (fill(l.t("mail.ack_subject"), &values), body)
+        }
+        NotificationKind::Status => {
+            (fill(l.t("mail.status_subject"), &values), wording(&own.status, "mail.status_body"))
+        }
+        _ => (fill(l.t("mail.reply_subject"), &values), wording(&own.reply, "mail.reply_body")),
+    };
+    let stop = format!("{tracking}#messages");
+    let footer = fill(
+        l.t("mail.footer"),
+        &[("tracking", &tracking), ("stop", &stop), ("collectivite", &core_settings.instance_name)],
+    );
+    let text = format!("{body}\n\n{SIGNATURE}{footer}\n");
+    repos.outbox.put(tx, &notification(Medium::Email, &request.contact.email, subject, text), None)
 }
+
+/// Fills `{name}` placeholders in one pass, so that a value that happens to contain a
+/// placeholder (a citizen's subject) is never filled in turn. Unknown names stay as written.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let known = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v, close))
+        });
+        match known {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The signature separator (RFC 3676): mail programs show what follows as a footer.
+pub const SIGNATURE: &str = "-- \n";
 
 /// Queues an e-mail to an agent or a department's mailbox about `request` (a new request
 /// waiting, or one assigned to them), inside the write that makes the change. Only the
@@ -218,13 +301,14 @@ pub fn queue_for_agents(
         NotificationKind::Assigned => ("mail.assigned_subject", "mail.assigned_body"),
         _ => ("mail.new_subject", "mail.new_body"),
     };
-    let fill = |key: &str| {
-        l.t(key)
-            .replace("{registration}", &request.registration)
-            .replace("{subject}", &request.subject)
-            .replace("{link}", &format!("{}/agent/demandes/{}", core_settings.public_url, request.id))
-            .replace("{collectivite}", &core_settings.instance_name)
-    };
+    let link = format!("{}/agent/demandes/{}", core_settings.public_url, request.id);
+    let values = [
+        ("registration", request.registration.as_str()),
+        ("subject", request.subject.as_str()),
+        ("link", link.as_str()),
+        ("collectivite", core_settings.instance_name.as_str()),
+    ];
+    let fill = |key: &str| fill(l.t(key), &values);
     let notification = Notification {
         id: news.id.to_owned(),
         kind: news.kind,
@@ -249,7 +333,7 @@ pub fn new_id() -> Result<String> {
 
 /// Delivers what is due, then waits for the next due message or a wake-up; runs until the
 /// process ends.
-pub async fn run(core: Arc<Core>, senders: Senders) {
+pub async fn run(core: Arc<Core>, senders: Senders, portal: super::portal::PortalService) {
     let host = core
         .settings
         .public_url
@@ -272,7 +356,10 @@ pub async fn run(core: Arc<Core>, senders: Senders) {
         for notification in &due {
             let outcome = match (notification.medium, &senders.mail, &senders.sms) {
                 _ if stopped(&core, notification) => Outcome::Stopped,
-                (Medium::Email, Some(mailer), _) => deliver(mailer, &host, notification).await,
+                (Medium::Email, Some(mailer), _) => {
+                    let site = portal.site();
+                    deliver(mailer, &host, notification, &site.name, &site.portal.accent_color).await
+                }
                 (Medium::Sms, _, Some(gateway)) => gateway.send(&notification.to, &notification.text).await,
                 // Its way out is not set up (any more): it waits, it is not dropped.
                 _ => Outcome::Later("not configured".into()),
@@ -318,7 +405,7 @@ enum Outcome {
     Refused(String),
 }
 
-async fn deliver(mailer: &Mailer, host: &str, n: &Notification) -> Outcome {
+async fn deliver(mailer: &Mailer, host: &str, n: &Notification, sender: &str, accent: &str) -> Outcome {
     let to: Mailbox = match n.to.parse() {
         Ok(to) => to,
         Err(e) => return Outcome::Refused(format!("address: {e}")),
@@ -328,9 +415,14 @@ async fn deliver(mailer: &Mailer, host: &str, n: &Notification) -> Outcome {
         .to(to)
         .subject(n.subject.clone())
         .message_id(Some(format!("<{}@{host}>", n.id)))
-        .header(ContentType::TEXT_PLAIN)
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()))
-        .body(n.text.clone());
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
+    let message = match html_of(n, sender, accent) {
+        Ok(html) => message.multipart(MultiPart::alternative_plain_html(n.text.clone(), html)),
+        Err(e) => {
+            tracing::warn!(error = %e, id = %n.id, "sending the text part alone");
+            message.header(ContentType::TEXT_PLAIN).body(n.text.clone())
+        }
+    };
     let message = match message {
         Ok(m) => m,
         Err(e) => return Outcome::Refused(format!("message: {e}")),
@@ -443,4 +535,53 @@ fn bounced_id(raw: &[u8]) -> Option<String> {
         let well_formed = hex.bytes().all(|b| b.is_ascii_hexdigit()) && text[at + 21..].starts_with('@');
         well_formed.then(|| format!("ntf-{hex}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_once_and_unknown_ones_stay() {
+        let values = [("subject", "Panne {detail}"), ("detail", "Résolue")];
+        assert_eq!(fill("{subject} : {detail} {autre} {", &values), "Panne {detail} : Résolue {autre} {");
+        assert_eq!(fill("", &values), "");
+    }
+
+    #[test]
+    fn addresses_become_links_without_their_punctuation() {
+        let text = |t: &str| Segment { text: t.to_owned(), link: false };
+        let link = |t: &str| Segment { text: t.to_owned(), link: true };
+        assert_eq!(
+            segments("Suivre : https://mairie.example/suivi/ABCD. Merci"),
+            [text("Suivre : "), link("https://mairie.example/suivi/ABCD"), text(". Merci")]
+        );
+        assert_eq!(segments("http://a.example"), [link("http://a.example")]);
+        assert_eq!(segments("javascript:alert(1) ftp://x"), [text("javascript:alert(1) ftp://x")]);
+        assert_eq!(segments(""), [text("")]);
+    }
+
+    #[test]
+    fn the_html_part_says_what_the_text_says_escaped() {
+        let n = Notification {
+            id: "ntf-1".into(),
+            kind: NotificationKind::Reply,
+            medium: Medium::Email,
+            to: "a@example.fr".into(),
+            subject: "Réponse <b>".into(),
+            text: "Bonjour,\n\n<script>x</script> & voilà\nligne 2\n\n-- \nMairie\nSuivi : https://m.example/suivi/X?a=1&b=2\n".into(),
+            request: None,
+            created_at: Timestamp::UNIX_EPOCH,
+            attempts: 0,
+            next_attempt_at: Timestamp::UNIX_EPOCH,
+            last_error: String::new(),
+            delivery: Delivery::Pending,
+        };
+        let html = html_of(&n, "Mairie d'Ici", "#1f4e8c").unwrap();
+        assert!(html.contains("<html lang=\"fr\">"));
+        assert!(html.contains("&#60;script&#62;x&#60;/script&#62; &#38; voilà<br>ligne 2"), "{html}");
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+        assert!(html.contains("href=\"https://m.example/suivi/X?a=1&#38;b=2\""), "{html}");
+        assert!(html.contains("border-top"), "the footer is set apart: {html}");
+    }
 }

@@ -21,7 +21,9 @@ use crate::domain::Error;
 use crate::domain::account::{Account, AccountStatus, Guest, GuestStatus, Invitation, Scope};
 use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::audit::AuditEntry;
-use crate::domain::catalogue::{Category, Department, ImplicitDecision, ImplicitOutcome, RequiredField};
+use crate::domain::catalogue::{
+    Category, CitizenMessages, Department, ImplicitDecision, ImplicitOutcome, RequiredField,
+};
 use crate::domain::portal::{Logo, MAX_LOGO_BYTES};
 use crate::l10n::Locale;
 use crate::service::accounts::AccountChange;
@@ -306,6 +308,13 @@ impl CategoryForm {
             };
             typed.push(("implicit_outcome".to_owned(), outcome.to_owned()));
         }
+        for (name, text) in [
+            ("message_acknowledgement", &c.messages.acknowledgement),
+            ("message_status", &c.messages.status),
+            ("message_reply", &c.messages.reply),
+        ] {
+            typed.push((name.to_owned(), text.clone()));
+        }
         for (flag, on) in [("public", c.public), ("active", c.active)] {
             if on {
                 typed.push((flag.to_owned(), "1".to_owned()));
@@ -336,6 +345,7 @@ fn category_from_form(fields: &[(String, String)], id: Option<&str>) -> Result<C
     let l = Locale::french();
     let value =
         |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let multiline = |name: &str| value(name).replace("\r\n", "\n");
     let problem = |field: &str, key: &str| (field.to_owned(), l.t(key).to_owned());
     let required = fields
         .iter()
@@ -364,6 +374,11 @@ fn category_from_form(fields: &[(String, String)], id: Option<&str>) -> Result<C
         implicit_decision,
         public: fields.iter().any(|(k, _)| k == "public"),
         active: id.is_none() || fields.iter().any(|(k, _)| k == "active"),
+        messages: CitizenMessages {
+            acknowledgement: multiline("message_acknowledgement"),
+            status: multiline("message_status"),
+            reply: multiline("message_reply"),
+        },
     })
 }
 
@@ -377,6 +392,9 @@ fn category_problem(e: &Error) -> Option<FormProblem> {
             Some("sla_days") => ("c-sla", "admin.sla_invalid"),
             Some("department") => ("c-department", "form_error.invalid"),
             Some(f) if f.starts_with("implicit") => ("c-implicit", "admin.implicit_invalid"),
+            Some("messages.acknowledgement") => ("c-message-acknowledgement", "admin.message_invalid"),
+            Some("messages.status") => ("c-message-status", "admin.message_invalid"),
+            Some("messages.reply") => ("c-message-reply", "admin.message_invalid"),
             _ => ("c-name", "form_error.invalid"),
         },
         Error::Conflict { .. } => ("c-id", "admin.id_taken"),

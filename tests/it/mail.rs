@@ -131,6 +131,11 @@ async fn citizens_who_chose_email_get_the_acknowledgement_status_changes_and_ans
     for expected in [code, registration, "Date maximale de traitement", "Ne plus recevoir de messages", &stop_link] {
         assert!(body.contains(expected), "{expected:?} missing from\n{body}");
     }
+    // The same words in HTML, for mail programs that show it: the stop link is a link.
+    let html = decode_html(ack);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<html lang=\"fr\">"), "{html}");
+    assert!(html.contains(registration) && html.contains("Date maximale de traitement"), "{html}");
+    assert!(html.contains(&format!("href=\"{}\"", s.at(&stop_link))), "{html}");
 
     // A status change and a public answer are sent; an internal note is not.
     let id = created["id"].as_u64().unwrap();
@@ -235,37 +240,78 @@ async fn a_burst_of_messages_survives_the_smtp_server_being_down_and_guichet_bei
     }
 }
 
-/// The text of a message, its transfer encoding undone (quoted-printable or base64).
+/// The text part of a message, decoded (by mail-parser, an independent MIME reader), with
+/// its lines ending in `\n`.
 fn decode_body(message: &str) -> String {
-    let (head, body) = message.split_once("\r\n\r\n").or_else(|| message.split_once("\n\n")).unwrap_or((message, ""));
-    let encoding = head.lines().find_map(|l| l.strip_prefix("Content-Transfer-Encoding: ")).unwrap_or("7bit").trim();
-    match encoding.to_ascii_lowercase().as_str() {
-        "base64" => {
-            use base64::Engine;
-            let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(compact).unwrap_or_default())
-                .into_owned()
-        }
-        "quoted-printable" => quoted_printable(body),
-        _ => body.to_owned(),
-    }
+    let parsed = mail_parser::MessageParser::default().parse(message.as_bytes()).expect("a MIME message");
+    parsed.body_text(0).map(|t| t.replace("\r\n", "\n")).unwrap_or_default()
 }
 
-fn quoted_printable(text: &str) -> String {
-    let mut bytes = Vec::new();
-    let raw = text.replace("=\r\n", "").replace("=\n", "");
-    let mut chars = raw.bytes().peekable();
-    while let Some(b) = chars.next() {
-        if b == b'=' {
-            let hex: Vec<u8> = chars.by_ref().take(2).collect();
-            if let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(&hex), 16) {
-                bytes.push(v);
-            }
-        } else {
-            bytes.push(b);
-        }
+/// The HTML part of a message, decoded.
+fn decode_html(message: &str) -> String {
+    let parsed = mail_parser::MessageParser::default().parse(message.as_bytes()).expect("a MIME message");
+    parsed.html_part(0).and_then(|p| p.text_contents()).map(str::to_owned).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_category_words_its_own_messages_and_keeps_the_legal_mentions() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(scratch.path());
+    sink.start();
+    let settings = smtp_settings(sink.port);
+    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let mut admin = crate::browser::signed_in(&s, "dgs@mairie.example", "admin").await;
+    let page = admin.get(&s.at("/admin/categories/voirie")).await;
+    let csrf = page.input("csrf_token").unwrap();
+    let form = |status: &str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "Voirie".to_owned()),
+            ("department", "technique".to_owned()),
+            ("sla_days", "15".to_owned()),
+            ("public", "1".to_owned()),
+            ("active", "1".to_owned()),
+            (
+                "message_acknowledgement",
+                "Les nids-de-poule sont bouchés sous 48 heures.\r\nMerci de votre signalement.".to_owned(),
+            ),
+            ("message_status", status.to_owned()),
+        ]
+    };
+    // A status text that lost {detail} would hide what changed: refused, nothing saved.
+    let refused = admin.post_values(&s.at("/admin/categories/voirie"), &form("Votre demande a avancé.")).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("{detail}") && refused.body.contains("aria-invalid"), "{}", refused.body);
+    let saved = admin
+        .post_values(
+            &s.at("/admin/categories/voirie"),
+            &form("{registration} ({subject}) : {detail}. La voirie, {collectivite}."),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let edit = admin.get(&s.at("/admin/categories/voirie")).await;
+    assert!(edit.body.contains("Merci de votre signalement.</textarea>"), "kept in the form: {}", edit.body);
+
+    let created = citizen(&s, "marie.dupont@example.fr", "email", "Nid-de-poule rue Haute {detail}").await;
+    let messages = sink.wait_for(1, 20).await;
+    let ack = decode_body(&messages[0]);
+    assert!(
+        ack.starts_with("Les nids-de-poule sont bouchés sous 48 heures.\nMerci de votre signalement.\n\n"),
+        "{ack}"
+    );
+    for legal in ["Date maximale de traitement", created["tracking_code"].as_str().unwrap()] {
+        assert!(ack.contains(legal), "{legal:?} missing: the legal mentions follow the introduction\n{ack}");
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    let id = created["id"].as_u64().unwrap();
+    let status = json!({"status": "in_progress"});
+    assert_eq!(s.post(&format!("/api/v1/requests/{id}/status"), Some(&s.token("agent")), &status).await.0, 200);
+    let messages = sink.wait_for(2, 20).await;
+    let text = decode_body(&messages[1]);
+    let registration = created["registration"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("{registration} (Voirie) : En cours de traitement. La voirie, Commune de Guichet.")),
+        "{text}"
+    );
 }
 
 #[tokio::test]

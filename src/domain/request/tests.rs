@@ -14,6 +14,7 @@ fn category() -> Category {
         implicit_decision: Some(ImplicitDecision { months: 2, outcome: ImplicitOutcome::Rejection }),
         public: true,
         active: true,
+        messages: Default::default(),
     }
 }
 

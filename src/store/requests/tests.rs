@@ -21,6 +21,7 @@ fn category(id: &str, department: &str) -> Category {
         implicit_decision: None,
         public: true,
         active: true,
+        messages: Default::default(),
     }
 }
 
