@@ -234,7 +234,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Admin { command: AdminCommand::Invite { email, role, departments } } => {
             let result = through_server_or_store(&config, AdminRequest::Invite { email, role, departments }).await?;
             println!("{}", result.get("url").and_then(|u| u.as_str()).unwrap_or_default());
-            eprintln!("Single-use sign-in link, valid until {}.", result["expires_at"]);
+            let emailed = if result["emailed"] == true { " It was also sent to them by e-mail." } else { "" };
+            eprintln!("Single-use sign-in link, valid until {}.{emailed}", result["expires_at"]);
             Ok(())
         }
         Command::Audit { command: AuditCommand::Verify } => {

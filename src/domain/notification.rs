@@ -16,6 +16,9 @@ pub enum NotificationKind {
     NewRequest,
     /// To an agent: a request was assigned to them.
     Assigned,
+    /// To someone invited (an agent or a guest): a single-use sign-in link. Its text is
+    /// blanked once the message has left.
+    SignInLink,
 }
 
 impl NotificationKind {
@@ -26,6 +29,7 @@ impl NotificationKind {
             NotificationKind::Reply => "reply",
             NotificationKind::NewRequest => "new_request",
             NotificationKind::Assigned => "assigned",
+            NotificationKind::SignInLink => "sign_in_link",
         }
     }
 

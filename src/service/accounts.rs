@@ -13,6 +13,7 @@ use super::{Core, new_secret, random_u64, secret_hash};
 use crate::domain::account::{Account, AccountStatus, LinkPurpose, LinkedIdentity, Scope, SignInLink, normalize_email};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::catalogue::validate_text;
+use crate::domain::notification::{Delivery, Medium, Notification, NotificationKind};
 use crate::domain::{Error, Result};
 use crate::store::{Repos, Tx, TxResult};
 
@@ -53,6 +54,9 @@ pub struct AccountChange {
 pub struct IssuedLink {
     pub url: String,
     pub expires_at: Timestamp,
+    /// Also sent to the person by e-mail.
+    #[serde(default)]
+    pub emailed: bool,
 }
 
 #[derive(Clone)]
@@ -293,6 +297,8 @@ impl AccountService {
         let now = self.core.clock.now();
         let expires_at = now + self.core.settings.auth.link_validity;
         let (repos, actor) = (self.core.repos.clone(), actor.clone());
+        let mail = LinkMail::new(&self.core, &secret, expires_at, true)?;
+        let emailed = mail.is_some();
         self.core
             .store
             .write(move |tx| {
@@ -330,10 +336,14 @@ impl AccountService {
                     }
                 };
                 let target = format!("account:{}", account.id);
-                put_sign_in_link(&repos, tx, &hash, &account.id, (now, expires_at), &actor, target)
+                put_sign_in_link(&repos, tx, &hash, &account.id, (now, expires_at), &actor, target)?;
+                if let Some(mail) = &mail {
+                    mail.queue(&repos, tx, &account.email, now)?;
+                }
+                Ok(())
             })
             .await?;
-        Ok(IssuedLink { url: self.link_url(&secret), expires_at })
+        Ok(IssuedLink { url: self.link_url(&secret), expires_at, emailed })
     }
 
     pub fn link_url(&self, secret: &str) -> String {
@@ -373,7 +383,7 @@ impl AccountService {
                 Ok(())
             })
             .await?;
-        Ok(Some(IssuedLink { url: self.link_url(&secret), expires_at }))
+        Ok(Some(IssuedLink { url: self.link_url(&secret), expires_at, emailed: false }))
     }
 
     /// What a link would do, without using it (for the confirmation page).
@@ -489,6 +499,55 @@ impl AccountService {
 /// Where a sign-in link's secret is used.
 pub(crate) fn link_url(public_url: &str, secret: &str) -> String {
     format!("{public_url}/auth/link/{secret}")
+}
+
+/// A sign-in link to send by e-mail, in the write that creates it, when e-mail is set up.
+pub(crate) struct LinkMail {
+    id: String,
+    subject: String,
+    text: String,
+}
+
+impl LinkMail {
+    /// `first`: an invitation (else a new link for someone already invited).
+    pub(crate) fn new(core: &Core, secret: &str, expires_at: Timestamp, first: bool) -> Result<Option<LinkMail>> {
+        let s = &core.settings;
+        if !s.mail_enabled {
+            return Ok(None);
+        }
+        let l = crate::l10n::Locale::french();
+        let url = link_url(&s.public_url, secret);
+        let until = l.date_time(&expires_at);
+        let values = [("collectivite", s.instance_name.as_str()), ("link", url.as_str()), ("until", until.as_str())];
+        let (subject, body) = if first {
+            ("mail.invitation_subject", "mail.invitation_body")
+        } else {
+            ("mail.link_subject", "mail.link_body")
+        };
+        Ok(Some(LinkMail {
+            id: super::mail::new_id()?,
+            subject: super::mail::fill(l.t(subject), &values),
+            text: format!("{}\n", super::mail::fill(l.t(body), &values)),
+        }))
+    }
+
+    pub(crate) fn queue(&self, repos: &crate::store::Repos, tx: &Tx<'_>, to: &str, now: Timestamp) -> TxResult<()> {
+        let notification = Notification {
+            id: self.id.clone(),
+            kind: NotificationKind::SignInLink,
+            medium: Medium::Email,
+            to: to.to_owned(),
+            subject: self.subject.clone(),
+            text: self.text.clone(),
+            request: None,
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: String::new(),
+            delivery: Delivery::Pending,
+        };
+        repos.outbox.put(tx, &notification, None)
+    }
 }
 
 /// Stores a single-use link that signs in to `account`, valid from `at.0` until `at.1`, and

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::accounts::{IssuedLink, guest_account_tx, link_url, new_account_id, put_sign_in_link};
+use super::accounts::{IssuedLink, LinkMail, guest_account_tx, link_url, new_account_id, put_sign_in_link};
 use super::permission::{Action, require, require_request};
 use super::topics::TopicService;
 use super::{Core, new_secret, random_u64};
@@ -104,6 +104,8 @@ impl GuestService {
         let now = self.core.clock.now();
         let expires_at = now + self.core.settings.auth.guest_link_validity;
         let (repos, actor, id) = (self.core.repos.clone(), actor.clone(), id.to_owned());
+        let mail = LinkMail::new(&self.core, &secret, expires_at, true)?;
+        let emailed = mail.is_some();
         let guest = self
             .core
             .store
@@ -125,10 +127,13 @@ impl GuestService {
                 put_sign_in_link(&repos, tx, &hash, &account.id, (now, expires_at), &actor, target)?;
                 let details = serde_json::json!({"account": account.id, "ends_at": guest.ends_at});
                 repos.audit.append(tx, now, &actor, "guest.approve", format!("guest:{}", guest.id), details)?;
+                if let Some(mail) = &mail {
+                    mail.queue(&repos, tx, &guest.email, now)?;
+                }
                 Ok(guest)
             })
             .await?;
-        Ok((guest, IssuedLink { url: link_url(&self.core.settings.public_url, &secret), expires_at }))
+        Ok((guest, IssuedLink { url: link_url(&self.core.settings.public_url, &secret), expires_at, emailed }))
     }
 
     /// A new sign-in link for an approved guest (links are single-use and short-lived).
@@ -142,14 +147,20 @@ impl GuestService {
         let (secret, hash) = new_secret()?;
         let expires_at = now + self.core.settings.auth.guest_link_validity;
         let (repos, actor) = (self.core.repos.clone(), actor.clone());
+        let mail = LinkMail::new(&self.core, &secret, expires_at, false)?;
+        let emailed = mail.is_some();
         self.core
             .store
             .write(move |tx| {
                 let target = format!("guest:{}", guest.id);
-                put_sign_in_link(&repos, tx, &hash, &guest.account, (now, expires_at), &actor, target)
+                put_sign_in_link(&repos, tx, &hash, &guest.account, (now, expires_at), &actor, target)?;
+                if let Some(mail) = &mail {
+                    mail.queue(&repos, tx, &guest.email, now)?;
+                }
+                Ok(())
             })
             .await?;
-        Ok(IssuedLink { url: link_url(&self.core.settings.public_url, &secret), expires_at })
+        Ok(IssuedLink { url: link_url(&self.core.settings.public_url, &secret), expires_at, emailed })
     }
 
     /// Ends an invitation now (proposed or approved).

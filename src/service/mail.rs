@@ -461,6 +461,10 @@ async fn record(core: &Arc<Core>, retry_base: SignedDuration, n: &Notification, 
             Some(reason)
         }
     };
+    if next.kind == NotificationKind::SignInLink && next.delivery != Delivery::Pending {
+        // The link is a credential: once the message has left (or never will), it is not kept.
+        next.text = Locale::french().t("mail.link_removed").to_owned();
+    }
     let (repos, previous) = (core.repos.clone(), n.clone());
     core.store
         .write(move |tx| {

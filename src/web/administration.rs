@@ -200,7 +200,10 @@ async fn post_invitation(
         );
     };
     match state.accounts.invite(&actor, &form.email, role, Scope::All).await {
-        Ok(link) => accounts_page(&state, &actor, csrf, user, link.url, l.t("admin.invited").into(), String::new()),
+        Ok(link) => {
+            let notice = l.t(if link.emailed { "admin.invited_emailed" } else { "admin.invited" });
+            accounts_page(&state, &actor, csrf, user, link.url, notice.into(), String::new())
+        }
         Err(Error::Invalid { .. }) => accounts_page(
             &state,
             &actor,
@@ -226,7 +229,8 @@ async fn post_guest_approval(
     let l = Locale::french();
     match state.guests.approve(&actor, &id).await {
         Ok((_, link)) => {
-            accounts_page(&state, &actor, csrf, user, link.url, l.t("admin.guest_approved").into(), String::new())
+            let notice = l.t(if link.emailed { "admin.guest_approved_emailed" } else { "admin.guest_approved" });
+            accounts_page(&state, &actor, csrf, user, link.url, notice.into(), String::new())
         }
         Err(Error::Conflict { message, .. }) => {
             accounts_page(&state, &actor, csrf, user, String::new(), String::new(), message)

@@ -315,6 +315,63 @@ async fn a_category_words_its_own_messages_and_keeps_the_legal_mentions() {
 }
 
 #[tokio::test]
+async fn invitations_and_sign_in_links_go_by_email_and_the_link_is_not_kept() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(scratch.path());
+    sink.start();
+    let settings = smtp_settings(sink.port);
+    let mut s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+
+    // An agent invited from the command line: the link is printed and e-mailed.
+    let run = s.cli(&["admin", "invite", "--email", "voirie@mairie.example", "--role", "agent"]);
+    run.assert_ok();
+    let agent_link = run.stdout.trim().to_owned();
+    assert!(run.stderr.contains("also sent to them by e-mail"), "{}", run.text());
+    let messages = sink.wait_for(1, 20).await;
+    assert_eq!(header(&messages[0], "X-Envelope-To"), Some("voirie@mairie.example"));
+    assert!(decode_body(&messages[0]).contains(&format!("ouvrez ce lien : {agent_link}")), "{}", messages[0]);
+    assert!(decode_html(&messages[0]).contains(&format!("href=\"{agent_link}\"")));
+
+    // A guest approved, then sent a new link: two messages, each with its own link, and
+    // the one received works.
+    let request = s.submit("un trottoir effondré").await["id"].as_u64().unwrap();
+    let ends_at = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 30)).to_string();
+    let proposal =
+        json!({"email": "bureau@etudes.example", "name": "Bureau d'études", "request": request, "ends_at": ends_at});
+    let (status, guest) = s.post("/api/v1/guests", Some(&s.token("agent")), &proposal).await;
+    assert_eq!(status, 201, "{guest}");
+    let manager = s.token("manager");
+    let gid = guest["id"].as_str().unwrap();
+    let (status, approved) = s.post(&format!("/api/v1/guests/{gid}/approve"), Some(&manager), &json!({})).await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["link"]["emailed"], true);
+    let (status, again) = s.post(&format!("/api/v1/guests/{gid}/link"), Some(&manager), &json!({})).await;
+    assert_eq!(status, 200, "{again}");
+    // (The request's citizen got their acknowledgement meanwhile.)
+    let messages = sink.wait_for(4, 20).await;
+    let to_guest: Vec<String> = messages
+        .iter()
+        .filter(|m| header(m, "X-Envelope-To") == Some("bureau@etudes.example"))
+        .map(|m| decode_body(m))
+        .collect();
+    assert_eq!(to_guest.len(), 2, "{messages:?}");
+    assert!(to_guest[0].contains(approved["link"]["url"].as_str().unwrap()), "{}", to_guest[0]);
+    assert!(to_guest[1].contains(again["url"].as_str().unwrap()), "{}", to_guest[1]);
+    let mut browser = crate::browser::Browser::new();
+    let confirm = browser.get(again["url"].as_str().unwrap()).await;
+    assert_eq!(confirm.status, 200, "the e-mailed link works: {}", confirm.body);
+
+    // Once sent, the links are no longer in the store (nor in its exports).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.stop();
+    let dump = s.scratch().join("dump.jsonl");
+    s.cli(&["export", "-o", dump.to_str().unwrap()]).assert_ok();
+    let dump = std::fs::read_to_string(dump).unwrap();
+    assert!(!dump.contains("/auth/link/"), "a sign-in link was kept");
+    assert_eq!(dump.matches("lien de connexion retiré après l'envoi").count(), 3);
+}
+
+#[tokio::test]
 async fn a_departments_mailbox_hears_of_new_requests_and_agents_of_what_they_are_given() {
     let scratch = tempfile::tempdir().unwrap();
     let mut sink = SmtpSink::new(scratch.path());
