@@ -277,6 +277,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(sweep_expired(app_state.sessions.clone()));
     let mailer = senders(&config)?
         .map(|senders| tokio::spawn(crate::service::mail::run(core.clone(), senders, app_state.portal.clone())));
+    let digest = (config.smtp.enabled() && config.smtp.overdue_digest).then(|| {
+        let hour = u8::try_from(config.smtp.digest_hour).unwrap_or(8);
+        tokio::spawn(crate::service::digest::run(core.clone(), hour))
+    });
     let app = crate::web::router(app_state);
     std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
     let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());
@@ -304,16 +308,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     sweeper.abort();
     // A message being sent is either recorded as sent or still queued: either way nothing
     // is lost, at worst it is sent again at the next start.
-    if let Some(mailer) = &mailer {
-        mailer.abort();
+    for task in mailer.iter().chain(digest.iter()) {
+        task.abort();
     }
     let _ = std::fs::remove_file(data_dir.join(admin::SOCKET));
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
     let store = core.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
     let _ = admin.await;
-    if let Some(mailer) = mailer {
-        let _ = mailer.await;
+    for task in mailer.into_iter().chain(digest) {
+        let _ = task.await;
     }
     drop(core);
     // Lets sled write its snapshot now rather than replay this run's log at the next start;

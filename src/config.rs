@@ -340,6 +340,10 @@ pub struct SmtpConfig {
     pub from: String,
     /// First wait after a failed delivery, doubled at each new failure up to an hour.
     pub retry_base_seconds: u32,
+    /// Whether managers and admins get the daily list of overdue requests.
+    pub overdue_digest: bool,
+    /// From which hour (Paris time, 0 to 23) of each working day the digest is sent.
+    pub digest_hour: u32,
 }
 
 impl Default for SmtpConfig {
@@ -353,6 +357,8 @@ impl Default for SmtpConfig {
             password_file: String::new(),
             from: String::new(),
             retry_base_seconds: 30,
+            overdue_digest: true,
+            digest_hour: 8,
         }
     }
 }

@@ -147,6 +147,7 @@ impl Checks {
                 other => self.fail("smtp.security", format!("{other:?} must be starttls, tls or none")),
             }
             self.require((1..=65535).contains(&smtp.port), "smtp.port", "must be between 1 and 65535");
+            self.require(smtp.digest_hour <= 23, "smtp.digest_hour", "must be an hour between 0 and 23");
             let from_ok = smtp.from.parse::<lettre::message::Mailbox>().is_ok();
             self.require(from_ok, "smtp.from", "must be an address such as Mairie <mairie@example.fr>");
             if !smtp.password_file.is_empty() {

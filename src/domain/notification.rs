@@ -19,6 +19,8 @@ pub enum NotificationKind {
     /// To someone invited (an agent or a guest): a single-use sign-in link. Its text is
     /// blanked once the message has left.
     SignInLink,
+    /// To a manager or an admin: the day's list of overdue requests.
+    OverdueDigest,
 }
 
 impl NotificationKind {
@@ -30,6 +32,7 @@ impl NotificationKind {
             NotificationKind::NewRequest => "new_request",
             NotificationKind::Assigned => "assigned",
             NotificationKind::SignInLink => "sign_in_link",
+            NotificationKind::OverdueDigest => "overdue_digest",
         }
     }
 

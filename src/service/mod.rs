@@ -6,6 +6,7 @@ pub mod acknowledgement;
 pub mod agendas;
 pub mod audit;
 pub mod catalogue;
+pub mod digest;
 pub mod guests;
 pub mod inbound;
 pub mod mail;
@@ -13,6 +14,8 @@ pub mod permission;
 pub mod portal;
 pub mod requests;
 pub mod sessions;
+#[cfg(test)]
+pub mod testing;
 pub mod tokens;
 pub mod topics;
 

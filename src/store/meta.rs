@@ -59,6 +59,10 @@ impl MetaRepo {
         Ok(value.and_then(|v| keys::read_u64(&v, 0)))
     }
 
+    pub fn get_flag_tx(&self, tx: &Tx<'_>, name: &str) -> TxResult<Option<u64>> {
+        Ok(tx.get(self.id, &flag_key(name))?.and_then(|v| keys::read_u64(&v, 0)))
+    }
+
     pub fn set_flag(&self, tx: &Tx<'_>, name: &str, value: u64) -> TxResult<()> {
         tx.insert(self.id, &flag_key(name), &value.to_be_bytes())
     }

@@ -6,41 +6,11 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::domain::account::{AccountStatus, AutoApproval};
-use crate::domain::holidays::HolidayCalendar;
+use crate::domain::account::AccountStatus;
 use crate::service::accounts::AccountService;
-use crate::service::{AuthSettings, Settings};
 
 fn core(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>) {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, repos) = crate::store::open(&dir.path().join("store"), 8 << 20).unwrap();
-    let files = crate::store::files::FileStore::open(dir.path()).unwrap();
-    let settings = Settings {
-        instance_name: "Test".into(),
-        public_url: "http://127.0.0.1:1".into(),
-        contact_email: String::new(),
-        contact_phone: String::new(),
-        contact_address: String::new(),
-        appeal_text: String::new(),
-        calendar: HolidayCalendar::new(false),
-        max_files: 1,
-        max_file_bytes: 1,
-        max_request_bytes: 1,
-        allowed_types: Vec::new(),
-        auth: AuthSettings {
-            session_idle: SignedDuration::from_mins(120),
-            session_max: SignedDuration::from_hours(12),
-            auto_approval: AutoApproval { email_domains: vec![], sirets: vec![], role: Role::Agent },
-            link_validity: SignedDuration::from_hours(24),
-            guest_link_validity: SignedDuration::from_mins(60),
-            admin_acr: String::new(),
-        },
-        mail_enabled: false,
-        sms_enabled: false,
-        inbound_category: "autre".into(),
-        inbound_max_bytes: 1 << 20,
-    };
-    (dir, Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default() }))
+    crate::service::testing::core(clock, false)
 }
 
 /// Signs in an invited agent through their link; returns the session secret.
