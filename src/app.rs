@@ -143,6 +143,31 @@ fn senders(config: &Config) -> anyhow::Result<Option<crate::service::mail::Sende
     Ok(Some(crate::service::mail::Senders { mail, sms, retry_base }))
 }
 
+/// The mailbox of `[inbound_mail]` read over IMAP, if a host is set.
+fn mailbox(config: &Config) -> anyhow::Result<Option<crate::service::imap::Mailbox>> {
+    let m = &config.inbound_mail;
+    if m.imap_host.is_empty() {
+        return Ok(None);
+    }
+    let password = if m.imap_password_file.is_empty() {
+        m.imap_password.clone()
+    } else {
+        let text = std::fs::read_to_string(&m.imap_password_file)
+            .with_context(|| format!("[inbound_mail] imap_password_file {}", m.imap_password_file))?;
+        text.lines().next().unwrap_or_default().trim().to_owned()
+    };
+    let mailbox = crate::service::imap::Mailbox::new(
+        &m.imap_host,
+        u16::try_from(m.imap_port).context("[inbound_mail] imap_port")?,
+        (m.imap_username.clone(), password),
+        &m.imap_mailbox,
+        std::time::Duration::from_secs(u64::from(m.imap_poll_seconds)),
+        &m.imap_ca_file,
+    )
+    .context("[inbound_mail] imap_ca_file")?;
+    Ok(Some(mailbox))
+}
+
 /// The e-mail sender of `[smtp]`, if a host is set.
 fn mailer(config: &Config) -> anyhow::Result<Option<crate::service::mail::Mailer>> {
     let m = &config.smtp;
@@ -277,6 +302,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(sweep_expired(app_state.sessions.clone()));
     let mailer = senders(&config)?
         .map(|senders| tokio::spawn(crate::service::mail::run(core.clone(), senders, app_state.portal.clone())));
+    let mailbox = mailbox(&config)?.map(|m| tokio::spawn(crate::service::imap::run(core.clone(), m)));
     let digest = (config.smtp.enabled() && config.smtp.overdue_digest).then(|| {
         let hour = u8::try_from(config.smtp.digest_hour).unwrap_or(8);
         tokio::spawn(crate::service::digest::run(core.clone(), hour))
@@ -308,7 +334,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     sweeper.abort();
     // A message being sent is either recorded as sent or still queued: either way nothing
     // is lost, at worst it is sent again at the next start.
-    for task in mailer.iter().chain(digest.iter()) {
+    for task in mailer.iter().chain(digest.iter()).chain(mailbox.iter()) {
         task.abort();
     }
     let _ = std::fs::remove_file(data_dir.join(admin::SOCKET));
@@ -316,7 +342,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = core.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
     let _ = admin.await;
-    for task in mailer.into_iter().chain(digest) {
+    for task in mailer.into_iter().chain(digest).chain(mailbox) {
         let _ = task.await;
     }
     drop(core);

@@ -372,11 +372,35 @@ pub struct InboundMailConfig {
     pub category: String,
     /// Larger messages are refused, and the sender told so by the mail server.
     pub max_message_mib: u32,
+    /// A mailbox to read over IMAP (implicit TLS), as well as or instead of messages
+    /// delivered to `guichet mail ingest`; empty: none.
+    pub imap_host: String,
+    pub imap_port: u32,
+    pub imap_username: String,
+    pub imap_password: String,
+    /// A file holding the password (first line), rather than the password itself.
+    pub imap_password_file: String,
+    pub imap_mailbox: String,
+    pub imap_poll_seconds: u32,
+    /// A certificate (PEM) to trust besides the public authorities, for a server with a
+    /// certificate of its own.
+    pub imap_ca_file: String,
 }
 
 impl Default for InboundMailConfig {
     fn default() -> Self {
-        InboundMailConfig { category: "autre".into(), max_message_mib: 25 }
+        InboundMailConfig {
+            category: "autre".into(),
+            max_message_mib: 25,
+            imap_host: String::new(),
+            imap_port: 993,
+            imap_username: String::new(),
+            imap_password: String::new(),
+            imap_password_file: String::new(),
+            imap_mailbox: "INBOX".into(),
+            imap_poll_seconds: 60,
+            imap_ca_file: String::new(),
+        }
     }
 }
 

@@ -155,6 +155,30 @@ impl Checks {
             }
         }
 
+        let imap = &c.inbound_mail;
+        if !imap.imap_host.is_empty() {
+            self.require(
+                (1..=65535).contains(&imap.imap_port),
+                "inbound_mail.imap_port",
+                "must be between 1 and 65535",
+            );
+            self.require(!imap.imap_username.is_empty(), "inbound_mail.imap_username", "is needed to read the mailbox");
+            self.require(!imap.imap_mailbox.is_empty(), "inbound_mail.imap_mailbox", "names the folder to read");
+            self.require(
+                (5..=86_400).contains(&imap.imap_poll_seconds),
+                "inbound_mail.imap_poll_seconds",
+                "must be between 5 and 86400",
+            );
+            for (key, path) in [
+                ("inbound_mail.imap_password_file", &imap.imap_password_file),
+                ("inbound_mail.imap_ca_file", &imap.imap_ca_file),
+            ] {
+                if !path.is_empty() {
+                    self.require(Path::new(path).is_file(), key, "file does not exist");
+                }
+            }
+        }
+
         let sms = &c.sms;
         if !sms.url.is_empty() {
             let ok = (sms.url.starts_with("https://") || sms.url.starts_with("http://"))

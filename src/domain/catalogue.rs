@@ -160,14 +160,14 @@ impl Category {
                 format!("the delay is between 1 and {MAX_SLA_DAYS} working days"),
             ));
         }
-        if let Some(implicit) = &self.implicit_decision {
-            if implicit.months == 0 || implicit.months > 24 {
-                return Err(Error::invalid(
-                    "invalid_delay",
-                    "implicit_decision.months",
-                    "the implicit decision delay is between 1 and 24 months",
-                ));
-            }
+        if let Some(implicit) = &self.implicit_decision
+            && (implicit.months == 0 || implicit.months > 24)
+        {
+            return Err(Error::invalid(
+                "invalid_delay",
+                "implicit_decision.months",
+                "the implicit decision delay is between 1 and 24 months",
+            ));
         }
         self.messages.validate()
     }

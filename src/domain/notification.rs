@@ -21,6 +21,8 @@ pub enum NotificationKind {
     SignInLink,
     /// To a manager or an admin: the day's list of overdue requests.
     OverdueDigest,
+    /// To the sender of an e-mail that could not be recorded (too large).
+    Refusal,
 }
 
 impl NotificationKind {
@@ -33,6 +35,7 @@ impl NotificationKind {
             NotificationKind::Assigned => "assigned",
             NotificationKind::SignInLink => "sign_in_link",
             NotificationKind::OverdueDigest => "overdue_digest",
+            NotificationKind::Refusal => "refusal",
         }
     }
 

@@ -97,10 +97,10 @@ impl AgendaService {
         if name.trim().is_empty() || name.chars().count() > 120 {
             return Err(Error::invalid("invalid_name", "name", "between 1 and 120 characters"));
         }
-        if let Some(d) = &department {
-            if !self.core.repos.catalogue.department(d)?.is_some_and(|d| d.active) {
-                return Err(Error::invalid("unknown_department", "department", "no such active department"));
-            }
+        if let Some(d) = &department
+            && !self.core.repos.catalogue.department(d)?.is_some_and(|d| d.active)
+        {
+            return Err(Error::invalid("unknown_department", "department", "no such active department"));
         }
         let agenda = Agenda {
             id: id.to_owned(),

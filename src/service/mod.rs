@@ -8,6 +8,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod digest;
 pub mod guests;
+pub mod imap;
 pub mod inbound;
 pub mod mail;
 pub mod permission;

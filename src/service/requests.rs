@@ -365,10 +365,10 @@ impl RequestService {
                 // A guest's few requests, read one by one.
                 let mut items = Vec::new();
                 for id in ids {
-                    if let Some(r) = self.core.repos.requests.get(*id)? {
-                        if matches(&query, &r) {
-                            items.push(r);
-                        }
+                    if let Some(r) = self.core.repos.requests.get(*id)?
+                        && matches(&query, &r)
+                    {
+                        items.push(r);
                     }
                 }
                 items.sort_by_key(|r| r.due_at);

@@ -62,10 +62,10 @@ impl FileStore {
             entry.unreferenced = false;
         }
         if entry.holders == 0 {
-            if entry.unreferenced {
-                if let Some(path) = self.path(&file.sha256) {
-                    let _ = std::fs::remove_file(path);
-                }
+            if entry.unreferenced
+                && let Some(path) = self.path(&file.sha256)
+            {
+                let _ = std::fs::remove_file(path);
             }
             pending.remove(&file.sha256);
         }

@@ -151,10 +151,10 @@ impl TopicRepo {
         let mut out = Vec::new();
         for item in self.subscriptions.iter() {
             let (key, _) = item.map_err(store_error)?;
-            if let Some(at) = key.iter().position(|b| *b == 0) {
-                if &key[at + 1..] == topic.as_bytes() {
-                    out.push(String::from_utf8_lossy(&key[..at]).into_owned());
-                }
+            if let Some(at) = key.iter().position(|b| *b == 0)
+                && &key[at + 1..] == topic.as_bytes()
+            {
+                out.push(String::from_utf8_lossy(&key[..at]).into_owned());
             }
         }
         Ok(out)

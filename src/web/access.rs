@@ -224,10 +224,10 @@ async fn identify(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<C
             }
         };
     }
-    if let Some(secret) = session_cookie(headers, state.web.secure_cookies) {
-        if let Some(signed_in) = state.sessions.authenticate(&secret).await? {
-            return Ok(Caller { actor: signed_in.actor.clone(), session: Some(signed_in) });
-        }
+    if let Some(secret) = session_cookie(headers, state.web.secure_cookies)
+        && let Some(signed_in) = state.sessions.authenticate(&secret).await?
+    {
+        return Ok(Caller { actor: signed_in.actor.clone(), session: Some(signed_in) });
     }
     Ok(Caller { actor: Actor::citizen(), session: None })
 }
@@ -284,10 +284,10 @@ async fn check_csrf(state: &AppState, caller: &Caller, request: Request) -> Resu
     if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|v| v != "same-origin" && v != "none") {
         return Err(refused());
     }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        if origin != state.web.public_origin {
-            return Err(refused());
-        }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && origin != state.web.public_origin
+    {
+        return Err(refused());
     }
     if let Some(token) = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
         return if constant_time_eq(token, &session.csrf) { Ok(request) } else { Err(refused()) };

@@ -255,12 +255,11 @@ async fn post_logout(State(state): State<AppState>, headers: axum::http::HeaderM
         Err(e) => return ApiError(e).into_response(),
     };
     let mut target = "/auth/logged-out".to_owned();
-    if let (Some(oidc), false) = (state.oidc.as_ref(), id_token.is_empty()) {
-        if let Ok((logout_state, _)) = new_secret() {
-            if let Some(url) = oidc.logout_url(&id_token, &logout_state).await {
-                target = url;
-            }
-        }
+    if let (Some(oidc), false) = (state.oidc.as_ref(), id_token.is_empty())
+        && let Ok((logout_state, _)) = new_secret()
+        && let Some(url) = oidc.logout_url(&id_token, &logout_state).await
+    {
+        target = url;
     }
     let mut response = Redirect::to(&target).into_response();
     clear_cookie(&state, &mut response);

@@ -496,10 +496,10 @@ async fn post_assignment(
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let result = async {
         let assignee = Some(form.assignee).filter(|a| !a.is_empty());
-        if let Some(who) = &assignee {
-            if !state.accounts.assignable(&actor)?.iter().any(|(id, _)| id == who) {
-                return Err(Error::invalid("unknown_assignee", "assignee", "no such colleague"));
-            }
+        if let Some(who) = &assignee
+            && !state.accounts.assignable(&actor)?.iter().any(|(id, _)| id == who)
+        {
+            return Err(Error::invalid("unknown_assignee", "assignee", "no such colleague"));
         }
         state.requests.assign(&actor, parse_id(&id)?, assignee).await.map(drop)
     }

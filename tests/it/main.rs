@@ -14,6 +14,7 @@ mod dump;
 mod durability;
 mod e2e;
 mod identity;
+mod imap;
 mod ingest;
 mod lifecycle;
 mod mail;

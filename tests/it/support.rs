@@ -152,11 +152,12 @@ impl Server {
             // The admin socket is waited for too: the server writes its address before the
             // socket is surely bound (see `admin::the_server_serves_its_admin_socket_or_refuses_to_start`),
             // and the command-line helpers of the tests need it.
-            if let Ok(addr) = std::fs::read_to_string(self.data.join("http.addr")) {
-                if !addr.trim().is_empty() && self.data.join("admin.sock").exists() {
-                    self.url = format!("{scheme}://{}", addr.trim());
-                    return;
-                }
+            if let Ok(addr) = std::fs::read_to_string(self.data.join("http.addr"))
+                && !addr.trim().is_empty()
+                && self.data.join("admin.sock").exists()
+            {
+                self.url = format!("{scheme}://{}", addr.trim());
+                return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 self.child = None;

@@ -373,7 +373,7 @@ pub fn generate(count: u64, seed: u64, now: Timestamp, out: impl Write) -> anyho
                 break code;
             }
         };
-        if id % SAMPLE_EVERY == 0 {
+        if id.is_multiple_of(SAMPLE_EVERY) {
             generated.sample_codes.push(code.to_string());
         }
         let year = sla::paris_date(received).year();
