@@ -195,6 +195,13 @@ async fn who_sees_and_who_writes_depends_on_visibility_and_departments() {
     // An agent of the technical department writes in its agenda, not in the collectivité's.
     let mut agent = signed_in_to(&s, "voirie@mairie.example", "agent", &["technique"]).await;
     let csrf = agent.get(&s.at("/agent/agendas")).await.input("csrf_token").unwrap();
+    // A public feed the agent makes is theirs: listed on their page, revocable by them.
+    let public = [("csrf_token", csrf.clone()), ("public", "1".to_owned())];
+    assert_eq!(agent.post_values(&s.at("/agent/agendas/technique/flux"), &public).await.status, 200);
+    let mine = agent.get(&s.at("/agent/agendas")).await.body;
+    let at = mine.find("action=\"/agent/flux/").expect("the agent's public feed is listed");
+    let revoke = mine[at + 8..].split('"').next().unwrap().to_owned();
+    assert_eq!(agent.post_values(&s.at(&revoke), &[("csrf_token", csrf.clone())]).await.status, 200);
     let complaint = s.submit("Nids-de-poule rue Haute").await["id"].as_u64().unwrap();
     let mut works = council(&csrf);
     works[1].1 = "Chantier rue Haute".into();

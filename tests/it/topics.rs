@@ -63,6 +63,26 @@ async fn members_discuss_in_safe_markdown_with_files_edits_deletions_and_unread_
     let listed = police.get(&s.at("/agent/thematiques")).await.body;
     assert!(listed.contains("Concours photo") && !listed.contains("Travaux rue Haute"));
 
+    // Two people edit the open topic from the same version: the second is told, and does
+    // not undo the first one's change.
+    let form = admin.get(&s.at(&format!("/agent/thematiques/{open}?modifier=1"))).await;
+    let (csrf, version) = (form.input("csrf_token").unwrap(), form.input("version").unwrap());
+    let edit = |title: &str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("version", version.clone()),
+            ("title", title.to_owned()),
+            ("confidentiality", "open".to_owned()),
+        ]
+    };
+    let first = admin.post_values(&s.at(&format!("/agent/thematiques/{open}")), &edit("Concours photo 2026")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = admin.post_values(&s.at(&format!("/agent/thematiques/{open}")), &edit("Concours de photos")).await;
+    assert_eq!(second.status, 422, "{}", second.body);
+    assert!(second.body.contains("modifié cette thématique entre-temps"), "{}", second.body);
+    let now = admin.get(&s.at(&format!("/agent/thematiques/{open}"))).await.body;
+    assert!(now.contains("Concours photo 2026") && !now.contains("Concours de photos"));
+
     // Markdown is rendered; markup and script links are shown as text; the mention is kept.
     let journal = s.audit_entries();
     let hostile = "**Réunion** jeudi, voir [le plan](https://mairie.example/plan).\n\n<script>alert(1)</script>\n\n\
