@@ -211,8 +211,16 @@ fn configured_portal(config: &Config) -> anyhow::Result<PortalSettings> {
     })
 }
 
-pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
+pub fn state(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow::Result<AppState> {
     let s = &core.settings;
+    let i = &config.instance;
+    let code = if i.kind == "commune" && !i.insee_code.is_empty() { &i.insee_code } else { &i.siren };
+    let identity = crate::federation::Identity {
+        base_url: s.public_url.clone(),
+        name: s.instance_name.clone(),
+        kind: i.kind.clone(),
+        code: if code.is_empty() { i.insee_code.clone() } else { code.clone() },
+    };
     let origin = {
         let url = &s.public_url;
         let after_scheme = url.find("://").map_or(0, |i| i + 3);
@@ -230,6 +238,7 @@ pub fn state(core: &Arc<Core>, config: &Config) -> anyhow::Result<AppState> {
         sessions: SessionService::new(core.clone()),
         guests: GuestService::new(core.clone()),
         portal: PortalService::new(core.clone(), configured_portal(config)?)?,
+        instance: Arc::new(crate::federation::Instance::new(identity, key)),
         oidc: oidc_client(config, &s.public_url)?,
         failures: Arc::new(RateLimiter::new(config.auth.max_failures_per_minute)),
         store: core.store.clone(),
@@ -294,7 +303,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let admin_socket =
         admin::bind(&data_dir).context("the admin channel is needed by `guichet backup`, `admin token`...")?;
     let admin = tokio::spawn(admin::serve(admin_socket, core.clone(), data_dir.clone()));
-    let app_state = state(&core, &config)?;
+    let app_state = state(&core, &config, key.clone())?;
     if let Some(link) = app_state.accounts.bootstrap_link().await? {
         // The one way in on a new instance: printed, never stored in clear.
         tracing::warn!(url = %link.url, expires_at = %link.expires_at, "no administrator yet: open this single-use link to become the first one");

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod federation;
 pub mod l10n;
 pub mod service;
 pub mod store;

@@ -39,6 +39,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/healthz", Public),
     (Method::GET, "/readyz", Public),
     (Method::GET, "/static/{*path}", Public),
+    (Method::GET, "/.well-known/guichet/keys", Public),
     (Method::GET, "/api/v1/openapi.json", Public),
     (Method::GET, "/api/v1/categories", Public),
     (Method::POST, "/api/v1/requests", Public),

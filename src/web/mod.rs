@@ -95,6 +95,8 @@ pub struct AppState {
     pub guests: GuestService,
     /// Accessibility mention, notices, colours, logo and public map, as admins set them.
     pub portal: PortalService,
+    /// This instance's identity and key, for its peers.
+    pub instance: Arc<crate::federation::Instance>,
     /// The organisation's identity provider, if one is configured.
     pub oidc: Option<Arc<OidcClient>>,
     /// Failed guesses at secrets (tokens, links), per client address.

@@ -21,6 +21,17 @@ pub fn router() -> axum::Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(get_ready))
         .route("/static/{*path}", get(get_static))
+        .route("/.well-known/guichet/keys", get(get_keys))
+}
+
+/// The instance's self-signed key document (docs/federation.md), in canonical JSON.
+async fn get_keys(State(state): State<AppState>) -> Response {
+    let document = state.instance.key_document(jiff::Timestamp::now().as_millisecond());
+    let mut response = document.canonical().into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
 }
 
 async fn get_ready(State(state): State<AppState>) -> Response {

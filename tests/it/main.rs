@@ -13,6 +13,7 @@ mod config;
 mod dump;
 mod durability;
 mod e2e;
+mod federation;
 mod identity;
 mod imap;
 mod ingest;
