@@ -2,10 +2,14 @@
 //! the instance's keys and signatures with domain separation, and its published key
 //! document. Only what is listed here is used outside the module.
 
+mod auth;
 mod canonical;
+mod client;
 mod keys;
 
+pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
+pub use client::{Client, ClientError, is_public};
 pub use keys::{
     Context, DOCUMENT_VALIDITY_MS, Identity, Instance, SignatureError, add_signature, fingerprint, key_document,
     key_id, public_key, sign, signed_bytes, verify,
