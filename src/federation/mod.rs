@@ -6,6 +6,7 @@ mod auth;
 mod canonical;
 mod client;
 mod keys;
+mod message;
 
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
@@ -14,3 +15,4 @@ pub use keys::{
     Context, DOCUMENT_VALIDITY_MS, Identity, Instance, SignatureError, add_signature, fingerprint, key_document,
     key_id, public_key, sign, signed_bytes, verify,
 };
+pub use message::{Draft, MAX_MESSAGE_BYTES, Message, ObjectRef, PinnedKey, Rejection, TYPES, new_id};

@@ -4,17 +4,9 @@
 // found as JSON; exit status 1 if anything does not hold.
 //
 // Usage: curl -s URL/.well-known/guichet/keys | node tests/federation/verify_document.mjs
-import { createHash, createPublicKey, verify } from "node:crypto";
+import { createHash, verify } from "node:crypto";
 
-const canonical = (v) => {
-  if (Array.isArray(v)) return "[" + v.map(canonical).join(",") + "]";
-  if (v !== null && typeof v === "object") {
-    const keys = Object.keys(v).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)); // code units: ASCII keys here
-    return "{" + keys.map((k) => JSON.stringify(k) + ":" + canonical(v[k])).join(",") + "}";
-  }
-  if (typeof v === "number" && !Number.isSafeInteger(v)) throw new Error("not a safe integer: " + v);
-  return JSON.stringify(v);
-};
+import { canonical, publicKey as keyOf } from "./canonical.mjs";
 
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
@@ -22,8 +14,7 @@ const document = JSON.parse(input);
 const { signatures, ...signed } = document;
 const [[keyId, entry]] = Object.entries(document.keys);
 const raw = Buffer.from(entry.public_key, "base64url");
-const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]);
-const publicKey = createPublicKey({ key: spki, format: "der", type: "spki" });
+const publicKey = keyOf(entry.public_key);
 const bytes = Buffer.concat([Buffer.from("guichet/v1/keys\u0000"), Buffer.from(canonical(signed), "utf8")]);
 const signature = Buffer.from(signatures[document.base_url][keyId], "base64url");
 const result = {

@@ -57,6 +57,26 @@ fn the_signature_vectors_are_those_of_an_independent_implementation() {
     assert!(ok, "{report}");
 }
 
+#[test]
+fn every_golden_message_verifies_with_an_independent_implementation() {
+    let vectors: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{SCRIPTS}/../fixtures/federation/signatures.json")).unwrap())
+            .unwrap();
+    let key = vectors["public_key"].as_str().unwrap();
+    let dir = format!("{SCRIPTS}/../fixtures/federation/messages");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let (ok, report) = node("verify_message.mjs", &[key], &std::fs::read(&path).unwrap());
+        assert!(ok, "{}: {report}", path.display());
+        // And a changed byte is caught.
+        let tampered = String::from_utf8(std::fs::read(&path).unwrap()).unwrap().replace("\"v\":1", "\"v\":2");
+        assert!(!node("verify_message.mjs", &[key], tampered.as_bytes()).0, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 1);
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
