@@ -3,6 +3,7 @@
 //! One JSON request per connection, one JSON answer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::domain::account::Scope;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::{Error, Result};
+use crate::federation::Federation;
 use crate::service::Core;
 use crate::service::accounts::AccountService;
 use crate::service::inbound::InboundService;
@@ -41,6 +43,17 @@ pub enum AdminRequest {
     IngestMail {
         message: String,
     },
+    FederationInvite,
+    FederationJoin {
+        link: String,
+    },
+    FederationPeers,
+    FederationApprove {
+        peer: String,
+    },
+    FederationRevoke {
+        peer: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,9 +76,22 @@ pub struct CheckReport {
 }
 
 /// Runs a request against an open store (the server's, or the command line's own).
-pub async fn handle(core: &std::sync::Arc<Core>, data_dir: &Path, request: AdminRequest) -> Result<serde_json::Value> {
+pub async fn handle(
+    core: &std::sync::Arc<Core>,
+    data_dir: &Path,
+    federation: &Federation,
+    request: AdminRequest,
+) -> Result<serde_json::Value> {
     let cli = Actor::system("cli");
     match request {
+        AdminRequest::FederationInvite => Ok(to_json(&federation.invite(&cli).await?)),
+        AdminRequest::FederationJoin { link } => Ok(to_json(&federation.join(&cli, &link).await?)),
+        AdminRequest::FederationPeers => Ok(to_json(&federation.peers(&cli)?)),
+        AdminRequest::FederationApprove { peer } => {
+            let (view, told) = federation.approve(&cli, &peer).await?;
+            Ok(serde_json::json!({"peer": view, "told": told}))
+        }
+        AdminRequest::FederationRevoke { peer } => Ok(to_json(&federation.revoke(&cli, &peer).await?)),
         AdminRequest::Token { role, label } => {
             let issued = TokenService::new(core.clone()).issue(&cli, role, label).await?;
             Ok(to_json(&issued))
@@ -132,19 +158,24 @@ pub fn bind(data_dir: &Path) -> Result<UnixListener> {
 }
 
 /// Serves admin requests until the task is dropped.
-pub async fn serve(listener: UnixListener, core: std::sync::Arc<Core>, data_dir: PathBuf) {
+pub async fn serve(listener: UnixListener, core: std::sync::Arc<Core>, data_dir: PathBuf, federation: Arc<Federation>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let (core, data_dir) = (core.clone(), data_dir.clone());
+        let (core, data_dir, federation) = (core.clone(), data_dir.clone(), federation.clone());
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &core, &data_dir).await {
+            if let Err(e) = answer(stream, &core, &data_dir, &federation).await {
                 tracing::warn!(error = %e, "admin request failed");
             }
         });
     }
 }
 
-async fn answer(stream: UnixStream, core: &std::sync::Arc<Core>, data_dir: &Path) -> std::io::Result<()> {
+async fn answer(
+    stream: UnixStream,
+    core: &std::sync::Arc<Core>,
+    data_dir: &Path,
+    federation: &Federation,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // Room for an e-mail message (base64) of the largest size accepted.
@@ -158,7 +189,7 @@ async fn answer(stream: UnixStream, core: &std::sync::Arc<Core>, data_dir: &Path
         },
         Ok(request) => {
             tracing::info!(command = ?std::mem::discriminant(&request), "admin command");
-            match handle(core, data_dir, request).await {
+            match handle(core, data_dir, federation, request).await {
                 Ok(result) => AdminResponse { ok: true, result, error: String::new(), refused: false },
                 Err(e) => AdminResponse {
                     ok: false,

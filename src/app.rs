@@ -15,6 +15,7 @@ use crate::domain::account::AutoApproval;
 use crate::domain::actor::Role;
 use crate::domain::holidays::HolidayCalendar;
 use crate::domain::portal::{Logo, PortalSettings};
+use crate::federation::Federation;
 use crate::service::accounts::AccountService;
 use crate::service::agendas::AgendaService;
 use crate::service::audit::AuditService;
@@ -211,9 +212,10 @@ fn configured_portal(config: &Config) -> anyhow::Result<PortalSettings> {
     })
 }
 
-pub fn state(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow::Result<AppState> {
-    let s = &core.settings;
-    let i = &config.instance;
+/// This instance in the federation: its identity (from `[instance]` and the public URL)
+/// and its key.
+pub fn federation(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow::Result<Arc<Federation>> {
+    let (s, i) = (&core.settings, &config.instance);
     let code = if i.kind == "commune" && !i.insee_code.is_empty() { &i.insee_code } else { &i.siren };
     let identity = crate::federation::Identity {
         base_url: s.public_url.clone(),
@@ -221,6 +223,12 @@ pub fn state(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow::Resu
         kind: i.kind.clone(),
         code: if code.is_empty() { i.insee_code.clone() } else { code.clone() },
     };
+    let instance = crate::federation::Instance::new(identity, key);
+    Ok(Arc::new(Federation::new(core.clone(), instance, config.federation.allow_private_addresses)?))
+}
+
+pub fn state(core: &Arc<Core>, config: &Config, federation: Arc<Federation>) -> anyhow::Result<AppState> {
+    let s = &core.settings;
     let origin = {
         let url = &s.public_url;
         let after_scheme = url.find("://").map_or(0, |i| i + 3);
@@ -238,7 +246,7 @@ pub fn state(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow::Resu
         sessions: SessionService::new(core.clone()),
         guests: GuestService::new(core.clone()),
         portal: PortalService::new(core.clone(), configured_portal(config)?)?,
-        instance: Arc::new(crate::federation::Instance::new(identity, key)),
+        federation,
         oidc: oidc_client(config, &s.public_url)?,
         failures: Arc::new(RateLimiter::new(config.auth.max_failures_per_minute)),
         store: core.store.clone(),
@@ -302,8 +310,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let admin_socket =
         admin::bind(&data_dir).context("the admin channel is needed by `guichet backup`, `admin token`...")?;
-    let admin = tokio::spawn(admin::serve(admin_socket, core.clone(), data_dir.clone()));
-    let app_state = state(&core, &config, key.clone())?;
+    let federation = federation(&core, &config, key.clone())?;
+    let admin = tokio::spawn(admin::serve(admin_socket, core.clone(), data_dir.clone(), federation.clone()));
+    let app_state = state(&core, &config, federation)?;
     if let Some(link) = app_state.accounts.bootstrap_link().await? {
         // The one way in on a new instance: printed, never stored in clear.
         tracing::warn!(url = %link.url, expires_at = %link.expires_at, "no administrator yet: open this single-use link to become the first one");

@@ -31,6 +31,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub inbound_mail: InboundMailConfig,
     pub sms: SmsConfig,
+    pub federation: FederationConfig,
     pub log: LogConfig,
 }
 
@@ -402,6 +403,15 @@ impl Default for InboundMailConfig {
             imap_ca_file: String::new(),
         }
     }
+}
+
+/// Federation with the other instances of the territory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// Lets the federation client reach private and loopback addresses (and plain http):
+    /// for tests and development only.
+    pub allow_private_addresses: bool,
 }
 
 /// Text messages to citizens who chose SMS, through the HTTP gateway of any provider.

@@ -69,11 +69,34 @@ enum Command {
     },
     /// Load a dump into an empty data directory (server stopped).
     Import { file: PathBuf },
+    /// Pairing with the other instances of the territory (the server must run: the other
+    /// instance calls it back).
+    Federation {
+        #[command(subcommand)]
+        command: FederationCommand,
+    },
     /// E-mail received by the collectivité.
     Mail {
         #[command(subcommand)]
         command: MailCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum FederationCommand {
+    /// Create a single-use invitation (valid seven days): a link to hand to the other
+    /// instance's admin, and this instance's key fingerprint to read out to them.
+    Invite,
+    /// Join the instance that made the invitation LINK; prints its name and the short code
+    /// to compare with its admin.
+    Join { link: String },
+    /// The paired instances and the ones being paired, with their short codes.
+    Peers,
+    /// Approve a peer that joined with our invitation, once its admin read the same short
+    /// code; tells it.
+    Approve { peer: String },
+    /// Stop exchanging with a peer (its queues are frozen; nothing is deleted).
+    Revoke { peer: String },
 }
 
 #[derive(Subcommand)]
@@ -185,7 +208,9 @@ async fn through_server_or_store(config: &Config, request: AdminRequest) -> anyh
         return Ok(result);
     }
     let core = app::open_core(config, Arc::new(SystemClock), config.public_url(config.http.bind_addr()))?;
-    let result = admin::handle(&core, &data_dir, request).await;
+    let federation = app::federation(&core, config, app::load_or_create_key(&data_dir)?)?;
+    let result = admin::handle(&core, &data_dir, &federation, request).await;
+    drop(federation);
     let store = core.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
     Ok(result?)
@@ -223,6 +248,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     std::process::exit(if refused { EX_DATAERR } else { EX_TEMPFAIL });
                 }
             }
+        }
+        Command::Federation { command } => {
+            let request = match command {
+                FederationCommand::Invite => AdminRequest::FederationInvite,
+                FederationCommand::Join { link } => AdminRequest::FederationJoin { link },
+                FederationCommand::Peers => AdminRequest::FederationPeers,
+                FederationCommand::Approve { peer } => AdminRequest::FederationApprove { peer },
+                FederationCommand::Revoke { peer } => AdminRequest::FederationRevoke { peer },
+            };
+            let result = through_server_or_store(&config, request).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(())
         }
         Command::Admin { command: AdminCommand::Token { role, label } } => {
             let result = through_server_or_store(&config, AdminRequest::Token { role, label }).await?;

@@ -162,6 +162,10 @@ impl Instance {
     pub fn fingerprint(&self) -> String {
         fingerprint(&self.key.verifying_key())
     }
+
+    pub(super) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
 }
 
 /// A public key from its base64url form.

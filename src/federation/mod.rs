@@ -7,6 +7,8 @@ mod canonical;
 mod client;
 mod keys;
 mod message;
+mod pairing;
+mod peer;
 
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
@@ -16,3 +18,8 @@ pub use keys::{
     key_id, public_key, sign, signed_bytes, verify,
 };
 pub use message::{Draft, MAX_MESSAGE_BYTES, Message, ObjectRef, PinnedKey, Rejection, TYPES, new_id};
+pub use pairing::{Federation, IssuedInvitation, PairingView};
+pub use peer::{
+    INVITATION_DAYS, Invitation, InvitationLink, Peer, PeerKey, PeerStatus, invitation_link, proof, same_proof,
+    short_code,
+};

@@ -1,8 +1,8 @@
 //! Store-neutral dump: JSON Lines, one record per line, in a fixed order (catalogue,
 //! tokens, accounts, guests, requests with their timelines, audit journal, sequences, portal
 //! settings, agendas with their events and feeds, topics with their posts, read markers and
-//! subscriptions, the outbox of e-mails and SMS), each line carrying
-//! its kind and schema version. The same store always gives the same bytes, so
+//! subscriptions, the outbox of e-mails and SMS, paired instances and invitations to pair),
+//! each line carrying its kind and schema version. The same store always gives the same bytes, so
 //! export → import → export is identical. Import upgrades older versions and rebuilds
 //! indexes and counters from the records.
 
@@ -23,6 +23,7 @@ use crate::domain::portal::PortalSettings;
 use crate::domain::request::{Request, RequestEvent};
 use crate::domain::topic::{Post, Topic};
 use crate::domain::{Error, Result};
+use crate::federation::{Invitation, Peer};
 use crate::store::agendas::Feed;
 use crate::store::tokens::ApiToken;
 
@@ -106,6 +107,14 @@ enum Line {
         subscribed: bool,
     },
     Notification {
+        version: u8,
+        value: Value,
+    },
+    Peer {
+        version: u8,
+        value: Value,
+    },
+    PairInvitation {
         version: u8,
         value: Value,
     },
@@ -222,6 +231,14 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::Notification { version: Notification::VERSION, value: to_value(n)? })
     }
 
+    pub fn peer(&mut self, p: &Peer) -> Result<()> {
+        write_line(&mut self.out, &Line::Peer { version: Peer::VERSION, value: to_value(p)? })
+    }
+
+    pub fn pair_invitation(&mut self, i: &Invitation) -> Result<()> {
+        write_line(&mut self.out, &Line::PairInvitation { version: Invitation::VERSION, value: to_value(i)? })
+    }
+
     pub fn portal_settings(&mut self, p: &PortalSettings) -> Result<()> {
         write_line(&mut self.out, &Line::PortalSettings { version: PortalSettings::VERSION, value: to_value(p)? })
     }
@@ -291,6 +308,12 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     for notification in repos.outbox.all() {
         w.notification(&notification?)?;
+    }
+    for peer in repos.peers.peers()? {
+        w.peer(&peer)?;
+    }
+    for invitation in repos.peers.invitations()? {
+        w.pair_invitation(&invitation)?;
     }
     w.finish().map(|(_, stats)| stats)
 }
@@ -399,6 +422,8 @@ enum Record {
     Post(Box<Post>),
     TopicReader { account: String, topic: String, last_read: u64, subscribed: bool },
     Notification(Box<Notification>),
+    Peer(Box<Peer>),
+    PairInvitation(Box<Invitation>),
 }
 
 /// Lines into current-version records (older versions upgraded).
@@ -454,6 +479,8 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
                 Record::TopicReader { account, topic, last_read, subscribed }
             }
             Line::Notification { version, value } => Record::Notification(Box::new(upgrade(version, value)?)),
+            Line::Peer { version, value } => Record::Peer(Box::new(upgrade(version, value)?)),
+            Line::PairInvitation { version, value } => Record::PairInvitation(Box::new(upgrade(version, value)?)),
         });
     }
     Ok(records)
@@ -491,6 +518,8 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                     repos.topics.set_subscribed(tx, account, topic, *subscribed)?;
                 }
                 Record::Notification(n) => repos.outbox.put(tx, n, None)?,
+                Record::Peer(p) => repos.peers.put_peer(tx, p)?,
+                Record::PairInvitation(i) => repos.peers.put_invitation(tx, i)?,
             }
         }
         Ok(())

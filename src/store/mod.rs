@@ -19,6 +19,7 @@ pub mod keys;
 pub mod meta;
 pub mod migrate;
 pub mod outbox;
+pub mod peers;
 pub mod requests;
 pub mod sessions;
 pub mod tokens;
@@ -430,6 +431,7 @@ pub struct Repos {
     pub requests: requests::RequestRepo,
     pub accounts: accounts::AccountRepo,
     pub sessions: sessions::SessionRepo,
+    pub peers: peers::PeerRepo,
 }
 
 /// Schema of the store as a whole; a store written by a newer release is refused.
@@ -449,6 +451,7 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
         requests: requests::RequestRepo::open(&mut builder)?,
         accounts: accounts::AccountRepo::open(&mut builder)?,
         sessions: sessions::SessionRepo::open(&mut builder)?,
+        peers: peers::PeerRepo::open(&mut builder)?,
     };
     let store = builder.start()?;
     migrate::run(&store, &repos)?;

@@ -40,6 +40,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/readyz", Public),
     (Method::GET, "/static/{*path}", Public),
     (Method::GET, "/.well-known/guichet/keys", Public),
+    (Method::POST, "/federation/v1/pair", Public),
     (Method::GET, "/api/v1/openapi.json", Public),
     (Method::GET, "/api/v1/categories", Public),
     (Method::POST, "/api/v1/requests", Public),

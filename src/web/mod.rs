@@ -10,6 +10,7 @@ pub mod backoffice;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
+pub mod federation;
 pub mod intake;
 pub mod listener;
 pub mod middleware;
@@ -95,8 +96,8 @@ pub struct AppState {
     pub guests: GuestService,
     /// Accessibility mention, notices, colours, logo and public map, as admins set them.
     pub portal: PortalService,
-    /// This instance's identity and key, for its peers.
-    pub instance: Arc<crate::federation::Instance>,
+    /// This instance among its peers: identity, key, pairing.
+    pub federation: Arc<crate::federation::Federation>,
     /// The organisation's identity provider, if one is configured.
     pub oidc: Option<Arc<OidcClient>>,
     /// Failed guesses at secrets (tokens, links), per client address.
@@ -161,6 +162,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(ops::router())
+        .merge(federation::router())
         .merge(auth::router())
         .merge(portal::router())
         .merge(backoffice::router())

@@ -26,7 +26,7 @@ pub fn router() -> axum::Router<AppState> {
 
 /// The instance's self-signed key document (docs/federation.md), in canonical JSON.
 async fn get_keys(State(state): State<AppState>) -> Response {
-    let document = state.instance.key_document(jiff::Timestamp::now().as_millisecond());
+    let document = state.federation.instance().key_document(jiff::Timestamp::now().as_millisecond());
     let mut response = document.canonical().into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -51,6 +51,136 @@ async fn the_key_document_is_published_self_signed_in_canonical_json() {
     }
 }
 
+/// Runs `guichet federation ARGS` against the running server `s`; its JSON answer.
+fn federation(s: &Server, args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["federation"];
+    full.extend_from_slice(args);
+    let run = s.cli(&full);
+    run.assert_ok();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.text()))
+}
+
+fn federation_fails(s: &Server, args: &[&str]) -> String {
+    let mut full = vec!["federation"];
+    full.extend_from_slice(args);
+    let run = s.cli(&full);
+    assert!(!run.status.success(), "accepted: {}", run.text());
+    run.text()
+}
+
+async fn instance(name: &str, kind: &str) -> Server {
+    let name = format!("instance.name={name}");
+    let kind_setting = format!("instance.kind={kind}");
+    let code = if kind == "epci" { "instance.siren=200067007" } else { "instance.insee_code=67482" };
+    Server::start(&[
+        "--set",
+        &name,
+        "--set",
+        &kind_setting,
+        "--set",
+        code,
+        "--set",
+        "federation.allow_private_addresses=true",
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn two_instances_pair_by_invitation_fingerprint_and_short_code() {
+    let epci = instance("Communauté de communes du Ried", "epci").await;
+    let commune = instance("Commune d'Exemple", "commune").await;
+    let other = instance("Commune voisine", "commune").await;
+
+    // The EPCI's admin makes an invitation; the commune's admin pastes it.
+    let invitation = federation(&epci, &["invite"]);
+    let link = invitation["link"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&format!("{}/federation/v1/invitation#", epci.url)), "{link}");
+    assert_eq!(invitation["fingerprint"].as_str().unwrap().len(), 79, "64 hex digits in groups of four");
+
+    // A link whose fingerprint is not the EPCI's key: refused before anything is sent.
+    let forged_fp = format!("{}{}", &link[..link.len() - 4], "0000");
+    assert!(federation_fails(&commune, &["join", &forged_fp]).contains("does not have the key"));
+    assert_eq!(federation(&epci, &["peers"]), serde_json::json!([]));
+    // A wrong secret: the EPCI refuses, and the invitation stays usable.
+    let (head, tail) = link.split_once("secret=").unwrap();
+    let wrong_secret = format!("{head}secret=AAAAAAAAAAAAAAAAAAAAAA{}", &tail[tail.find('&').unwrap()..]);
+    assert!(federation_fails(&commune, &["join", &wrong_secret]).contains("refused the pairing (403"));
+    // An invitation that does not exist: the same refusal, nothing to learn from it.
+    let (head, tail) = link.split_once("id=").unwrap();
+    let unknown_id = format!("{head}id={}{}", "0".repeat(32), &tail[32..]);
+    assert!(federation_fails(&commune, &["join", &unknown_id]).contains("refused the pairing (403"));
+
+    let joined = federation(&commune, &["join", &link]);
+    assert_eq!(joined["base_url"], epci.url);
+    assert_eq!(joined["name"], "Communauté de communes du Ried");
+    assert_eq!(joined["kind"], "epci");
+    assert_eq!(joined["code"], "200067007");
+    assert_eq!(joined["status"], "awaiting_their_approval");
+    let code = joined["short_code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 9);
+
+    // The EPCI's admin sees the same short code, then approves: both sides are paired.
+    let peers = federation(&epci, &["peers"]);
+    assert_eq!(peers.as_array().unwrap().len(), 1, "{peers}");
+    assert_eq!(peers[0]["base_url"], commune.url);
+    assert_eq!(peers[0]["name"], "Commune d'Exemple");
+    assert_eq!(peers[0]["status"], "awaiting_our_approval");
+    assert_eq!(peers[0]["short_code"], code, "both screens show the same digits");
+    let approved = federation(&epci, &["approve", &commune.url]);
+    assert_eq!(approved["told"], true, "{approved}");
+    assert_eq!(federation(&epci, &["peers"])[0]["status"], "active");
+    assert_eq!(federation(&commune, &["peers"])[0]["status"], "active");
+
+    // The invitation was single use.
+    assert!(federation_fails(&other, &["join", &link]).contains("refused the pairing"));
+    assert_eq!(federation(&epci, &["peers"]).as_array().unwrap().len(), 1);
+    // Approving an instance that never asked: there is nothing to approve.
+    assert!(federation_fails(&other, &["approve", &epci.url]).contains("peer not found"));
+    // Revoked: frozen, not deleted.
+    assert_eq!(federation(&epci, &["revoke", &commune.url])["status"], "revoked");
+    assert_eq!(federation(&epci, &["peers"])[0]["status"], "revoked");
+    // Peers and invitations are in backups and dumps, like everything else.
+    let backup = epci.scratch().join("backup");
+    epci.cli(&["backup", backup.to_str().unwrap()]).assert_ok();
+    let dump = std::fs::read_to_string(backup.join("guichet.jsonl")).unwrap();
+    assert!(dump.contains("\"kind\":\"peer\"") && dump.contains(&commune.url), "no peer in the backup");
+    assert!(dump.contains("\"kind\":\"pair_invitation\""));
+    // Every step is journaled.
+    let mut admin = crate::browser::signed_in(&epci, "dgs@cc-ried.example", "admin").await;
+    let journal = admin.get(&epci.at("/admin/journal")).await.body;
+    for action in ["federation.invite", "federation.pair_request", "federation.approve", "federation.revoke"] {
+        assert!(journal.contains(action), "{action} not journaled");
+    }
+}
+
+#[tokio::test]
+async fn forged_pairing_messages_are_refused() {
+    let epci = instance("Communauté de communes du Ried", "epci").await;
+    let post = |body: Vec<u8>| {
+        let url = epci.at("/federation/v1/pair");
+        let http = epci.http.clone();
+        async move { http.post(url).header("content-type", "application/json").body(body).send().await.unwrap().status() }
+    };
+    assert_eq!(post(b"{\"v\":1,\"v\":1}".to_vec()).await, 422, "duplicate keys");
+    assert_eq!(post(b"not json".to_vec()).await, 422);
+    assert_eq!(post(vec![b' '; 100 * 1024]).await, 413);
+    // Well-formed but for another instance, or of another type.
+    let other =
+        r#"{"v":1,"type":"pair.request","origin":"http://127.0.0.1:1","to":["https://autre.example"]}"#.to_owned();
+    assert_eq!(post(other.into_bytes()).await, 422);
+    let forward = format!(r#"{{"v":1,"type":"request.forward","origin":"http://127.0.0.1:1","to":["{}"]}}"#, epci.url);
+    assert_eq!(post(forward.into_bytes()).await, 422);
+    // A pair.request without the sender's signed key document: refused like every pairing
+    // failure at the inviter (403), so that nothing can be learnt about its invitations.
+    federation(&epci, &["invite"]);
+    let unsigned = format!(
+        r#"{{"v":1,"type":"pair.request","origin":"http://127.0.0.1:1","to":["{}"],"content":{{}},"object":{{"id":"x"}}}}"#,
+        epci.url
+    );
+    assert_eq!(post(unsigned.into_bytes()).await, 403);
+    assert_eq!(federation(&epci, &["peers"]), serde_json::json!([]), "nothing paired");
+}
+
 #[test]
 fn the_signature_vectors_are_those_of_an_independent_implementation() {
     let (ok, report) = node("sign_vectors.mjs", &["--check"], b"");

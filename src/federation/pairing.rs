@@ -1,0 +1,423 @@
+//! Pairing two instances, as their admins do it (docs/federation.md, section 7):
+//!
+//! 1. the inviting admin creates an invitation (`invite`): a link with the instance's URL,
+//!    its key fingerprint, an id and a 128-bit secret, single use, seven days;
+//! 2. the other admin pastes it (`join`): their instance fetches the inviter's key
+//!    document, checks the fingerprint exactly, and sends a signed `pair.request` with its
+//!    own key document and a proof (HMAC under the secret) binding the invitation and both
+//!    keys;
+//! 3. the inviter checks everything, pins the joiner's key, and both screens show the same
+//!    short code derived from both keys; the inviting admin compares it with the other
+//!    admin and approves (`approve`), which sends a signed `pair.accept`.
+//!
+//! Every step is journaled. A peer is never deleted: revoking it freezes it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::VerifyingKey;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::canonical::Value;
+use super::client::Client;
+use super::keys::{Context, Instance, add_signature, key_id, public_key, verify};
+use super::message::{ObjectRef, new_id};
+use super::peer::{
+    INVITATION_DAYS, Invitation, InvitationLink, Peer, PeerKey, PeerStatus, invitation_link, proof, same_proof,
+    short_code,
+};
+use crate::domain::actor::Actor;
+use crate::domain::{Error, Result};
+use crate::service::Core;
+use crate::service::permission::{Action, require};
+
+/// The largest key document or pairing message read.
+const MAX_BYTES: usize = 64 * 1024;
+
+/// What a pairing step tells the admin who made it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairingView {
+    pub base_url: String,
+    pub name: String,
+    pub kind: String,
+    pub code: String,
+    pub status: &'static str,
+    pub short_code: String,
+}
+
+impl From<&Peer> for PairingView {
+    fn from(p: &Peer) -> Self {
+        PairingView {
+            base_url: p.base_url.clone(),
+            name: p.name.clone(),
+            kind: p.kind.clone(),
+            code: p.code.clone(),
+            status: p.status.as_str(),
+            short_code: p.short_code.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedInvitation {
+    pub link: String,
+    pub fingerprint: String,
+    pub expires_at: Timestamp,
+}
+
+/// Federation as the rest of the server uses it.
+pub struct Federation {
+    core: Arc<Core>,
+    instance: Instance,
+    client: Client,
+}
+
+impl Federation {
+    pub fn new(core: Arc<Core>, instance: Instance, allow_private_addresses: bool) -> Result<Federation> {
+        let client =
+            Client::new(allow_private_addresses).map_err(|e| Error::Internal(format!("federation client: {e}")))?;
+        Ok(Federation { core, instance, client })
+    }
+
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    fn me(&self) -> &str {
+        &self.instance.identity.base_url
+    }
+
+    pub fn peers(&self, actor: &Actor) -> Result<Vec<PairingView>> {
+        require(actor, Action::ManageInstance)?;
+        Ok(self.core.repos.peers.peers()?.iter().map(PairingView::from).collect())
+    }
+
+    /// Step 1: a new invitation.
+    pub async fn invite(&self, actor: &Actor) -> Result<IssuedInvitation> {
+        require(actor, Action::ManageInstance)?;
+        let mut id = [0u8; 16];
+        let mut secret = [0u8; 16];
+        for bytes in [&mut id[..], &mut secret[..]] {
+            getrandom::fill(bytes).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+        }
+        let now = self.core.clock.now();
+        let invitation = Invitation {
+            id: crate::domain::audit::hex(&id),
+            secret: URL_SAFE_NO_PAD.encode(secret),
+            created_at: now,
+            expires_at: now + SignedDuration::from_hours(24 * INVITATION_DAYS),
+            used_by: None,
+            created_by: actor.id.clone(),
+        };
+        let fingerprint = self.instance.fingerprint_hex();
+        let link = invitation_link(self.me(), &invitation.id, &invitation.secret, &fingerprint);
+        let (repos, actor, stored) = (self.core.repos.clone(), actor.clone(), invitation.clone());
+        self.core
+            .store
+            .write(move |tx| {
+                repos.peers.put_invitation(tx, &stored)?;
+                let details = serde_json::json!({"invitation": stored.id, "expires_at": stored.expires_at});
+                repos.audit.append(
+                    tx,
+                    now,
+                    &actor,
+                    "federation.invite",
+                    format!("invitation:{}", stored.id),
+                    details,
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(IssuedInvitation { link, fingerprint: self.instance.fingerprint(), expires_at: invitation.expires_at })
+    }
+
+    /// Step 2: joins the instance that made the invitation `link`.
+    pub async fn join(&self, actor: &Actor, link: &str) -> Result<PairingView> {
+        require(actor, Action::ManageInstance)?;
+        let link = InvitationLink::parse(link)
+            .ok_or_else(|| Error::invalid("invalid_invitation", "link", "not a pairing invitation link"))?;
+        if link.base_url == self.me() {
+            return Err(Error::invalid("invalid_invitation", "link", "this is this instance's own invitation"));
+        }
+        let document = self.fetch(&format!("{}/.well-known/guichet/keys", link.base_url)).await?;
+        let (inviter, inviter_key) = checked_document(&document, &link.base_url)?;
+        if crate::domain::audit::hex(&Sha256::digest(inviter_key.as_bytes())) != link.fingerprint.to_ascii_lowercase() {
+            return Err(Error::invalid(
+                "fingerprint_mismatch",
+                "link",
+                "the instance at this address does not have the key of the invitation",
+            ));
+        }
+        let mine = self.instance.key_document(self.core.clock.now().as_millisecond());
+        let my_key = URL_SAFE_NO_PAD.encode(self.instance.verifying_key().as_bytes());
+        let content = Value::Object(BTreeMap::from([
+            ("key_document".to_owned(), mine),
+            ("proof".to_owned(), Value::String(proof(&link.secret, &link.id, &public_b64(&inviter_key), &my_key))),
+        ]));
+        let request = self.pairing_message("pair.request", &link.base_url, &link.id, content)?;
+        let response = self
+            .client
+            .request(reqwest::Method::POST, &format!("{}/federation/v1/pair", link.base_url))
+            .map_err(|e| Error::Unavailable(e.to_string()))?
+            .header("content-type", "application/json")
+            .body(request.canonical())
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("{}: {}", link.base_url, e.without_url())))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(Error::conflict(
+                "pairing_refused",
+                format!("{} refused the pairing ({status}): {body}", link.base_url),
+            ));
+        }
+        let now = self.core.clock.now();
+        let peer = Peer {
+            short_code: short_code(inviter_key.as_bytes(), self.instance.verifying_key().as_bytes()),
+            status: PeerStatus::AwaitingTheirApproval,
+            invited_by_us: false,
+            created_at: now,
+            updated_at: now,
+            ..inviter
+        };
+        self.store_peer(actor, peer.clone(), "federation.join").await?;
+        Ok(PairingView::from(&peer))
+    }
+
+    /// Step 3 at the inviter, and the last step at the joiner: a pairing message received.
+    /// Answers what the sender's admin is shown.
+    pub async fn receive(&self, bytes: &[u8]) -> Result<serde_json::Value> {
+        let refused = || Error::invalid("invalid_pairing", "message", "this pairing message is not valid");
+        if bytes.len() > MAX_BYTES {
+            return Err(Error::TooLarge { message: "pairing messages are small".into() });
+        }
+        let message = Value::parse(bytes).map_err(|_| refused())?;
+        let origin = message.get("origin").and_then(Value::as_str).ok_or_else(refused)?.to_owned();
+        let to_me =
+            matches!(message.get("to"), Some(Value::Array(to)) if to.iter().any(|t| t.as_str() == Some(self.me())));
+        if !to_me || message.get("v") != Some(&Value::Int(1)) {
+            return Err(refused());
+        }
+        match message.get("type").and_then(Value::as_str) {
+            Some("pair.request") => self.receive_request(&message, origin).await,
+            Some("pair.accept") => self.receive_accept(&message, origin).await,
+            _ => Err(refused()),
+        }
+    }
+
+    async fn receive_request(&self, message: &Value, origin: String) -> Result<serde_json::Value> {
+        let refused = || Error::Forbidden;
+        let content = message.get("content").ok_or_else(refused)?;
+        let (joiner, joiner_key) = checked_document(content.get("key_document").ok_or_else(refused)?, &origin)?;
+        verify(&origin, &joiner_key, Context::Pairing, message).map_err(|_| refused())?;
+        let invitation = message.get("object").and_then(|o| o.get("id")).and_then(Value::as_str).ok_or_else(refused)?;
+        let given = content.get("proof").and_then(Value::as_str).ok_or_else(refused)?.to_owned();
+        let (invitation, now) = (invitation.to_owned(), self.core.clock.now());
+        let my_key = URL_SAFE_NO_PAD.encode(self.instance.verifying_key().as_bytes());
+        let code = short_code(self.instance.verifying_key().as_bytes(), joiner_key.as_bytes());
+        let peer =
+            Peer { short_code: code.clone(), status: PeerStatus::AwaitingOurApproval, invited_by_us: true, ..joiner };
+        let (repos, system) = (self.core.repos.clone(), Actor::system("federation"));
+        self.core
+            .store
+            .write(move |tx| {
+                // The same refusal whatever is wrong: nothing to learn about invitations.
+                let Some(mut stored) = repos.peers.invitation_tx(tx, &invitation)? else {
+                    return Err(refused().into());
+                };
+                let usable = stored.used_by.is_none() && now < stored.expires_at;
+                let expected = proof(&stored.secret, &stored.id, &my_key, &public_b64(&joiner_key));
+                if !usable || !same_proof(&expected, &given) {
+                    return Err(refused().into());
+                }
+                if repos.peers.peer_tx(tx, &peer.base_url)?.is_some_and(|p| p.status != PeerStatus::AwaitingOurApproval)
+                {
+                    return Err(Error::conflict("already_paired", "this instance is already a peer").into());
+                }
+                stored.used_by = Some(peer.base_url.clone());
+                stored.secret = String::new();
+                repos.peers.put_invitation(tx, &stored)?;
+                repos.peers.put_peer(tx, &Peer { created_at: now, updated_at: now, ..peer.clone() })?;
+                let details =
+                    serde_json::json!({"invitation": stored.id, "name": peer.name, "short_code": peer.short_code});
+                repos.audit.append(
+                    tx,
+                    now,
+                    &system,
+                    "federation.pair_request",
+                    format!("peer:{}", peer.base_url),
+                    details,
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(serde_json::json!({"status": "awaiting_approval", "short_code": code}))
+    }
+
+    async fn receive_accept(&self, message: &Value, origin: String) -> Result<serde_json::Value> {
+        let peer = self.core.repos.peers.peer(&origin)?.ok_or(Error::Forbidden)?;
+        let pinned = peer.keys.iter().filter(|k| k.retired_at.is_none()).find_map(|k| public_key(&k.public_key));
+        let key = pinned.ok_or(Error::Forbidden)?;
+        verify(&origin, &key, Context::Pairing, message).map_err(|_| Error::Forbidden)?;
+        if peer.status == PeerStatus::AwaitingTheirApproval {
+            let updated = Peer { status: PeerStatus::Active, updated_at: self.core.clock.now(), ..peer };
+            self.store_peer(&Actor::system("federation"), updated, "federation.paired").await?;
+        }
+        Ok(serde_json::json!({"status": "active"}))
+    }
+
+    /// The inviting admin approves, having compared the short code with the other admin.
+    /// Returns the peer, and whether it was told (else: run it again to tell it).
+    pub async fn approve(&self, actor: &Actor, base_url: &str) -> Result<(PairingView, bool)> {
+        require(actor, Action::ManageInstance)?;
+        let peer = self.core.repos.peers.peer(base_url)?.ok_or(Error::not_found("peer"))?;
+        let peer = match peer.status {
+            PeerStatus::AwaitingOurApproval => {
+                let active = Peer { status: PeerStatus::Active, updated_at: self.core.clock.now(), ..peer };
+                self.store_peer(actor, active.clone(), "federation.approve").await?;
+                active
+            }
+            PeerStatus::Active if peer.invited_by_us => peer,
+            _ => return Err(Error::conflict("not_awaiting_approval", "this peer is not awaiting our approval")),
+        };
+        let accept = self.pairing_message("pair.accept", &peer.base_url, "accept", Value::Object(BTreeMap::new()))?;
+        let told = match self.client.request(reqwest::Method::POST, &format!("{}/federation/v1/pair", peer.base_url)) {
+            Ok(request) => request
+                .header("content-type", "application/json")
+                .body(accept.canonical())
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+            Err(_) => false,
+        };
+        Ok((PairingView::from(&peer), told))
+    }
+
+    /// Freezes a peer: nothing more is sent to it or accepted from it; nothing is deleted.
+    pub async fn revoke(&self, actor: &Actor, base_url: &str) -> Result<PairingView> {
+        require(actor, Action::ManageInstance)?;
+        let peer = self.core.repos.peers.peer(base_url)?.ok_or(Error::not_found("peer"))?;
+        let revoked = Peer { status: PeerStatus::Revoked, updated_at: self.core.clock.now(), ..peer };
+        self.store_peer(actor, revoked.clone(), "federation.revoke").await?;
+        Ok(PairingView::from(&revoked))
+    }
+
+    async fn store_peer(&self, actor: &Actor, peer: Peer, action: &'static str) -> Result<()> {
+        let (repos, actor, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
+        self.core
+            .store
+            .write(move |tx| {
+                repos.peers.put_peer(tx, &peer)?;
+                let details = serde_json::json!({"name": peer.name, "status": peer.status.as_str()});
+                repos.audit.append(tx, now, &actor, action, format!("peer:{}", peer.base_url), details)?;
+                Ok(())
+            })
+            .await
+    }
+
+    fn pairing_message(&self, kind: &str, to: &str, object_id: &str, content: Value) -> Result<Value> {
+        let now = self.core.clock.now().as_millisecond();
+        let mut random = [0u8; 10];
+        getrandom::fill(&mut random).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+        let object = ObjectRef { kind: "pairing".into(), id: object_id.to_owned(), version: 1 };
+        let s = |v: &str| Value::String(v.to_owned());
+        let mut message = Value::Object(BTreeMap::from([
+            ("v".to_owned(), Value::Int(1)),
+            ("id".to_owned(), s(&new_id(now, random))),
+            ("type".to_owned(), s(kind)),
+            ("origin".to_owned(), s(self.me())),
+            ("key".to_owned(), s(&key_id(&self.instance.verifying_key()))),
+            ("to".to_owned(), Value::Array(vec![s(to)])),
+            ("created_at".to_owned(), Value::Int(now)),
+            (
+                "object".to_owned(),
+                Value::Object(BTreeMap::from([
+                    ("kind".to_owned(), s(&object.kind)),
+                    ("id".to_owned(), s(&object.id)),
+                    ("version".to_owned(), Value::Int(object.version)),
+                ])),
+            ),
+            ("content".to_owned(), content),
+        ]));
+        self.instance.sign_into(&mut message, Context::Pairing);
+        Ok(message)
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Value> {
+        let unreachable = |e: String| Error::Unavailable(format!("{url}: {e}"));
+        let response = self
+            .client
+            .request(reqwest::Method::GET, url)
+            .map_err(|e| unreachable(e.to_string()))?
+            .send()
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(unreachable(format!("answered {}", response.status())));
+        }
+        let bytes = response.bytes().await.map_err(|e| unreachable(e.without_url().to_string()))?;
+        if bytes.len() > MAX_BYTES {
+            return Err(unreachable("key document too large".into()));
+        }
+        Value::parse(&bytes).map_err(|e| Error::invalid("invalid_key_document", "link", e.to_string()))
+    }
+}
+
+fn public_b64(key: &VerifyingKey) -> String {
+    URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+/// A key document that says it is `base_url`'s, has one current key, and is signed by it:
+/// the peer it describes (status and dates to be set), and that key.
+fn checked_document(document: &Value, base_url: &str) -> Result<(Peer, VerifyingKey)> {
+    let invalid = |why: &str| Error::invalid("invalid_key_document", "key_document", why.to_owned());
+    let field = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_owned);
+    if field("base_url").as_deref() != Some(base_url) || document.get("v") != Some(&Value::Int(1)) {
+        return Err(invalid("not the key document of this address"));
+    }
+    let keys = match document.get("keys") {
+        Some(Value::Object(keys)) if keys.len() == 1 => keys,
+        _ => return Err(invalid("one current key expected")),
+    };
+    let (id, entry) = keys.iter().next().ok_or_else(|| invalid("no key"))?;
+    let encoded = entry.get("public_key").and_then(Value::as_str).ok_or_else(|| invalid("no public key"))?;
+    let key = public_key(encoded).ok_or_else(|| invalid("malformed public key"))?;
+    if key_id(&key) != *id {
+        return Err(invalid("key id does not match the key"));
+    }
+    verify(base_url, &key, Context::Keys, document).map_err(|_| invalid("not signed by its key"))?;
+    let peer = Peer {
+        base_url: base_url.to_owned(),
+        name: field("name").unwrap_or_default().chars().take(200).collect(),
+        kind: field("kind").unwrap_or_default().chars().take(20).collect(),
+        code: field("code").unwrap_or_default().chars().take(20).collect(),
+        keys: vec![PeerKey { id: id.clone(), public_key: encoded.to_owned(), retired_at: None }],
+        status: PeerStatus::Revoked,
+        short_code: String::new(),
+        invited_by_us: false,
+        created_at: Timestamp::UNIX_EPOCH,
+        updated_at: Timestamp::UNIX_EPOCH,
+        key_document: String::from_utf8_lossy(&document.canonical()).into_owned(),
+    };
+    Ok((peer, key))
+}
+
+/// Keeps `SigningKey` use inside `Instance`.
+impl Instance {
+    pub(crate) fn verifying_key(&self) -> VerifyingKey {
+        self.signing_key().verifying_key()
+    }
+
+    pub(crate) fn sign_into(&self, object: &mut Value, context: Context) {
+        add_signature(object, &self.identity.base_url, self.signing_key(), context);
+    }
+
+    fn fingerprint_hex(&self) -> String {
+        crate::domain::audit::hex(&Sha256::digest(self.verifying_key().as_bytes()))
+    }
+}
