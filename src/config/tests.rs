@@ -53,7 +53,7 @@ fn defaults_are_valid() {
 fn the_example_parses_to_the_defaults_and_documents_every_key() {
     assert_eq!(load(Some(EXAMPLE), &[], &[]).unwrap(), Config::default());
     let schema = Table::try_from(Config::default()).unwrap();
-    assert_eq!(schema.len(), 12);
+    assert_eq!(schema.len(), 13);
     for (table, values) in schema {
         assert!(EXAMPLE.contains(&format!("\n[{table}]\n")), "[{table}] missing from the example");
         for key in values.as_table().unwrap().keys() {

@@ -1,15 +1,26 @@
-//! The federation endpoints other instances call: pairing (`docs/federation.md`).
+//! Federation: the endpoints other instances call (pairing, `docs/federation.md`), and the
+//! admin page where pairings are made.
 
+use std::sync::Arc;
+
+use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::ClientIp;
+use super::extract::{ClientIp, MaybeCaller};
+use super::page::{html, session, to_sign_in};
 use crate::domain::Error;
+use crate::domain::actor::Actor;
+use crate::federation::{IssuedInvitation, PairingView};
+use crate::l10n::Locale;
+use crate::service::portal::Site;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/federation/v1/pair", post(post_pair))
@@ -30,4 +41,166 @@ async fn post_pair(State(state): State<AppState>, ClientIp(ip): ClientIp, body: 
             ApiError(e).into_response()
         }
     }
+}
+
+/// The admin page of federation: this instance as its peers see it, its peers, and the
+/// pairing steps (invite, join, approve after comparing the short code, revoke).
+pub fn admin_router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/admin/federation", get(get_admin))
+        .route("/admin/federation/invitation", post(post_invitation))
+        .route("/admin/federation/adhesion", post(post_join))
+        .route("/admin/federation/approbation", post(post_approval))
+        .route("/admin/federation/revocation", post(post_revocation))
+}
+
+#[derive(Template)]
+#[template(path = "admin/federation.html")]
+struct AdminPage<'a> {
+    l: &'a Locale,
+    site: Arc<Site>,
+    user: String,
+    csrf: String,
+    name: String,
+    base_url: String,
+    fingerprint: String,
+    peers: Vec<PairingView>,
+    /// An invitation just made, shown once.
+    invitation: Option<IssuedInvitation>,
+    /// The result of the last step, and whether it went wrong.
+    notice: String,
+    problem: String,
+    /// The link as pasted, kept when refused.
+    typed_link: String,
+}
+
+impl AdminPage<'_> {
+    fn status(&self, status: &str) -> &str {
+        self.l.tf("federation_status", status)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    invitation: Option<IssuedInvitation>,
+    notice: String,
+    problem: String,
+    typed_link: String,
+}
+
+fn admin_page(state: &AppState, actor: &Actor, (csrf, user): (String, String), outcome: Outcome) -> Response {
+    let peers = match state.federation.peers(actor) {
+        Ok(peers) => peers,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let instance = state.federation.instance();
+    let status = if outcome.problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = AdminPage {
+        l: Locale::french(),
+        site: state.portal.site(),
+        user,
+        csrf,
+        name: instance.identity.name.clone(),
+        base_url: instance.identity.base_url.clone(),
+        fingerprint: instance.fingerprint(),
+        peers,
+        invitation: outcome.invitation,
+        notice: outcome.notice,
+        problem: outcome.problem,
+        typed_link: outcome.typed_link,
+    };
+    html(status, &page)
+}
+
+async fn get_admin(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    admin_page(&state, &actor, (csrf, user), Outcome::default())
+}
+
+async fn post_invitation(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    match state.federation.invite(&actor).await {
+        Ok(invitation) => {
+            admin_page(&state, &actor, (csrf, user), Outcome { invitation: Some(invitation), ..Default::default() })
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct JoinForm {
+    link: String,
+}
+
+async fn post_join(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<JoinForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let l = Locale::french();
+    let outcome = match state.federation.join(&actor, &form.link).await {
+        Ok(peer) => Outcome {
+            notice: l.t("federation.joined").replace("{name}", &peer.name).replace("{code}", &peer.short_code),
+            ..Default::default()
+        },
+        Err(Error::Forbidden) => return ApiError(Error::Forbidden).into_response(),
+        Err(e) => {
+            Outcome { problem: join_problem(l, &e), typed_link: form.link.trim().to_owned(), ..Default::default() }
+        }
+    };
+    admin_page(&state, &actor, (csrf, user), outcome)
+}
+
+/// Why joining failed, in the admin's words.
+fn join_problem(l: &Locale, e: &Error) -> String {
+    let key = match e {
+        Error::Invalid { code: "fingerprint_mismatch", .. } => "federation.fingerprint_mismatch",
+        Error::Invalid { .. } => "federation.invalid_link",
+        Error::Conflict { .. } => "federation.refused",
+        _ => "federation.unreachable",
+    };
+    format!("{} ({e})", l.t(key))
+}
+
+#[derive(Debug, Deserialize)]
+struct PeerForm {
+    peer: String,
+}
+
+async fn post_approval(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<PeerForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let l = Locale::french();
+    let outcome = match state.federation.approve(&actor, &form.peer).await {
+        Ok((peer, true)) => {
+            Outcome { notice: l.t("federation.approved").replace("{name}", &peer.name), ..Default::default() }
+        }
+        Ok((peer, false)) => {
+            Outcome { problem: l.t("federation.approved_not_told").replace("{name}", &peer.name), ..Default::default() }
+        }
+        Err(e @ (Error::NotFound { .. } | Error::Conflict { .. })) => {
+            Outcome { problem: e.to_string(), ..Default::default() }
+        }
+        Err(e) => return ApiError(e).into_response(),
+    };
+    admin_page(&state, &actor, (csrf, user), outcome)
+}
+
+async fn post_revocation(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<PeerForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let l = Locale::french();
+    let outcome = match state.federation.revoke(&actor, &form.peer).await {
+        Ok(peer) => Outcome { notice: l.t("federation.revoked").replace("{name}", &peer.name), ..Default::default() },
+        Err(e @ Error::NotFound { .. }) => Outcome { problem: e.to_string(), ..Default::default() },
+        Err(e) => return ApiError(e).into_response(),
+    };
+    admin_page(&state, &actor, (csrf, user), outcome)
 }

@@ -163,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ops::router())
         .merge(federation::router())
+        .merge(federation::admin_router())
         .merge(auth::router())
         .merge(portal::router())
         .merge(backoffice::router())

@@ -154,6 +154,60 @@ async fn two_instances_pair_by_invitation_fingerprint_and_short_code() {
 }
 
 #[tokio::test]
+async fn admins_pair_their_instances_from_the_federation_page() {
+    let epci = instance("Communauté de communes du Ried", "epci").await;
+    let commune = instance("Commune d'Exemple", "commune").await;
+    let mut epci_admin = crate::browser::signed_in(&epci, "dgs@cc-ried.example", "admin").await;
+    let mut commune_admin = crate::browser::signed_in(&commune, "secretariat@exemple.example", "admin").await;
+
+    let page = epci_admin.get(&epci.at("/admin/federation")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.input("csrf_token").unwrap();
+    let invited = epci_admin.post_form(&epci.at("/admin/federation/invitation"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(invited.status, 200);
+    let start = invited.body.find(&format!("{}/federation/v1/invitation#", epci.url)).expect("the link is shown");
+    let link = invited.body[start..].split('<').next().unwrap().replace("&amp;", "&").replace("&#38;", "&");
+
+    // A link pasted wrong: said so, kept in the field, nothing paired.
+    let c_csrf = commune_admin.get(&commune.at("/admin/federation")).await.input("csrf_token").unwrap();
+    let broken = commune_admin
+        .post_form(&commune.at("/admin/federation/adhesion"), &[("csrf_token", &c_csrf), ("link", "https://x")])
+        .await;
+    assert_eq!(broken.status, 422);
+    assert!(
+        broken.body.contains("pas une invitation valable") && broken.body.contains(">https://x</textarea>"),
+        "{}",
+        broken.body
+    );
+
+    let joined = commune_admin
+        .post_form(&commune.at("/admin/federation/adhesion"), &[("csrf_token", &c_csrf), ("link", &link)])
+        .await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    assert!(joined.body.contains("Demande envoyée à Communauté de communes du Ried"), "{}", joined.body);
+    let code = federation(&commune, &["peers"])[0]["short_code"].as_str().unwrap().to_owned();
+    assert!(joined.body.contains(&code), "the short code is shown");
+
+    let listed = epci_admin.get(&epci.at("/admin/federation")).await;
+    assert!(
+        listed.body.contains("Commune d'Exemple") || listed.body.contains("Commune d&#39;Exemple"),
+        "{}",
+        listed.body
+    );
+    assert!(listed.body.contains(&code) && listed.body.contains("À approuver ici"));
+    let approved = epci_admin
+        .post_form(&epci.at("/admin/federation/approbation"), &[("csrf_token", &csrf), ("peer", &commune.url)])
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert!(approved.body.contains("est appariée"), "{}", approved.body);
+    assert!(commune_admin.get(&commune.at("/admin/federation")).await.body.contains("Appariée"));
+    // Without the admin's CSRF token, nothing happens.
+    let forged = epci_admin.post_form(&epci.at("/admin/federation/revocation"), &[("peer", &commune.url)]).await;
+    assert_eq!(forged.status, 400, "refused as a forged form");
+    assert_eq!(federation(&epci, &["peers"])[0]["status"], "active");
+}
+
+#[tokio::test]
 async fn forged_pairing_messages_are_refused() {
     let epci = instance("Communauté de communes du Ried", "epci").await;
     let post = |body: Vec<u8>| {

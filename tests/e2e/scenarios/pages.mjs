@@ -1,7 +1,7 @@
 // The page types no other scenario visits, each loaded with its expected status and title
 // and audited, signed in as an administrator: the notices, the board by status, the
-// departments, a category's form, a request, an unknown request and an unknown address
-// (error pages in the site's layout, not JSON). Then a browser without a session opening
+// departments, a category's form, federation (and an invitation made there), a request, an
+// unknown request and an unknown address (error pages in the site's layout, not JSON). Then a browser without a session opening
 // an agents' page is sent to the sign-in page.
 //
 // Env: `LINK`, a single-use sign-in link of an administrator; `REQUEST_ID`, a request.
@@ -23,6 +23,7 @@ export default async function pages(t) {
         ['/agent/par-statut', 200, 'Vue par statut'],
         ['/admin/services', 200, 'Services'],
         ['/admin/categories/voirie', 200, 'Voirie (voirie)'],
+        ['/admin/federation', 200, 'Fédération'],
         [`/agent/demandes/${t.env('REQUEST_ID')}`, 200, null],
         ['/agent/demandes/999999', 404, 'Page introuvable'],
         ['/une-adresse-inconnue', 404, 'Page introuvable'],
@@ -36,6 +37,13 @@ export default async function pages(t) {
         await t.audit(page, path);
     }
     await t.screenshot(page, 'not-found');
+
+    t.step('/admin/federation with an invitation');
+    await page.goto(t.url('/admin/federation'));
+    await navigation(page, () => page.getByRole('button', { name: 'Créer une invitation' }).click());
+    const link = await page.locator('#invitation-link').inputValue();
+    t.check(link.startsWith(t.url('/federation/v1/invitation#')), 'the invitation link is shown');
+    await t.audit(page, '/admin/federation with an invitation');
 
     t.step('a citizen\'s browser on an agents\' page');
     const citizen = await (await t.context()).newPage();
