@@ -9,6 +9,7 @@
 mod generate;
 mod measure;
 mod report;
+mod signatures;
 
 use std::path::PathBuf;
 
@@ -34,6 +35,11 @@ enum Command {
     },
     /// Generate, import, serve, and measure; prints a Markdown report.
     Run(measure::RunArgs),
+    /// The cost of signing and of checking a federation message, on one core.
+    Signatures {
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+    },
     /// Durable intake against a running server (started with `http.intake_rate_per_minute=0`).
     Intake {
         /// Base URL of the server, e.g. `http://127.0.0.1:8080`.
@@ -68,6 +74,19 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => runtime()?.block_on(measure::run(args)),
+        Command::Signatures { count } => {
+            let costs = signatures::measure(count.max(1));
+            println!(
+                "federation messages ({} bytes, {} of each): signing {:.1} µs, checking {:.1} µs (canonical JSON read, \
+                 envelope checks, ed25519 verify_strict) = {:.0} checks/s on one core",
+                costs.bytes,
+                costs.count,
+                costs.sign_us,
+                costs.check_us,
+                1e6 / costs.check_us
+            );
+            Ok(())
+        }
         Command::Intake { url, clients, seconds } => {
             let http = reqwest::Client::builder().pool_max_idle_per_host(clients.max(1) * 2).build()?;
             let url = format!("{}/api/v1/requests", url.trim_end_matches('/'));
