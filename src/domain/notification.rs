@@ -93,6 +93,35 @@ pub struct Notification {
     pub delivery: Delivery,
 }
 
+/// Who a new message goes to, and what it says.
+pub struct Address<'a> {
+    pub medium: Medium,
+    /// The e-mail address or phone number.
+    pub to: &'a str,
+    pub subject: String,
+    pub text: String,
+}
+
+impl Notification {
+    /// A message to send as soon as possible, about `request` if any.
+    pub fn new(id: String, kind: NotificationKind, address: Address<'_>, request: Option<u64>, now: Timestamp) -> Self {
+        Notification {
+            id,
+            kind,
+            medium: address.medium,
+            to: address.to.to_owned(),
+            subject: address.subject,
+            text: address.text,
+            request,
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: String::new(),
+            delivery: Delivery::Pending,
+        }
+    }
+}
+
 /// The wait before the next attempt after `attempts` failures: `base` doubled at each
 /// failure, at most an hour, spread by ±20 % (`jitter` in 0..1) so that queued messages do
 /// not all retry at once.

@@ -13,7 +13,7 @@ use super::{Core, new_secret, random_u64, secret_hash};
 use crate::domain::account::{Account, AccountStatus, LinkPurpose, LinkedIdentity, Scope, SignInLink, normalize_email};
 use crate::domain::actor::{Actor, Role};
 use crate::domain::catalogue::validate_text;
-use crate::domain::notification::{Delivery, Medium, Notification, NotificationKind};
+use crate::domain::notification::{Address, Medium, Notification, NotificationKind};
 use crate::domain::{Error, Result};
 use crate::store::{Repos, Tx, TxResult};
 
@@ -532,20 +532,8 @@ impl LinkMail {
     }
 
     pub(crate) fn queue(&self, repos: &crate::store::Repos, tx: &Tx<'_>, to: &str, now: Timestamp) -> TxResult<()> {
-        let notification = Notification {
-            id: self.id.clone(),
-            kind: NotificationKind::SignInLink,
-            medium: Medium::Email,
-            to: to.to_owned(),
-            subject: self.subject.clone(),
-            text: self.text.clone(),
-            request: None,
-            created_at: now,
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: String::new(),
-            delivery: Delivery::Pending,
-        };
+        let address = Address { medium: Medium::Email, to, subject: self.subject.clone(), text: self.text.clone() };
+        let notification = Notification::new(self.id.clone(), NotificationKind::SignInLink, address, None, now);
         repos.outbox.put(tx, &notification, None)
     }
 }

@@ -13,7 +13,7 @@ use super::mail::{SIGNATURE, fill, new_id};
 use crate::domain::Result;
 use crate::domain::account::{Account, AccountStatus, Scope};
 use crate::domain::actor::Role;
-use crate::domain::notification::{Delivery, Medium, Notification, NotificationKind};
+use crate::domain::notification::{Address, Medium, Notification, NotificationKind};
 use crate::domain::request::Request;
 use crate::domain::sla;
 use crate::l10n::Locale;
@@ -149,20 +149,13 @@ fn compose(
     let subject_key = if requests.len() == 1 { "mail.digest_subject_one" } else { "mail.digest_subject" };
     let body = fill(l.t("mail.digest_body"), &values);
     let footer = fill(l.t("mail.digest_footer"), &values);
-    Ok(Notification {
-        id: new_id()?,
-        kind: NotificationKind::OverdueDigest,
+    let address = Address {
         medium: Medium::Email,
-        to: account.email.clone(),
+        to: &account.email,
         subject: fill(l.t(subject_key), &values),
         text: format!("{body}\n\n{SIGNATURE}{footer}\n"),
-        request: None,
-        created_at: now,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: String::new(),
-        delivery: Delivery::Pending,
-    })
+    };
+    Ok(Notification::new(new_id()?, NotificationKind::OverdueDigest, address, None, now))
 }
 
 #[cfg(test)]

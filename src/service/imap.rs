@@ -18,7 +18,7 @@ use tokio_rustls::TlsConnector;
 use super::Core;
 use super::inbound::{InboundService, automatic};
 use super::mail::{SIGNATURE, fill, new_id};
-use crate::domain::notification::{Delivery, Medium, Notification, NotificationKind};
+use crate::domain::notification::{Address, Medium, Notification, NotificationKind};
 use crate::domain::{Error, Result};
 use crate::l10n::Locale;
 
@@ -157,24 +157,20 @@ async fn refuse_oversized(core: &Arc<Core>, header: &[u8]) -> Result<()> {
         ("portal", core.settings.public_url.as_str()),
     ];
     let now = core.clock.now();
-    let notice = Notification {
-        id: new_id()?,
-        kind: NotificationKind::Refusal,
+    let address = Address {
         medium: Medium::Email,
-        to: sender,
+        to: &sender,
         subject: fill(l.t("mail.too_large_subject"), &values),
         text: format!(
-            "{}\n\n{SIGNATURE}{}\n",
+            "{}
+
+{SIGNATURE}{}
+",
             fill(l.t("mail.too_large_body"), &values),
             fill(l.t("mail.automatic"), &values)
         ),
-        request: None,
-        created_at: now,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: String::new(),
-        delivery: Delivery::Pending,
     };
+    let notice = Notification::new(new_id()?, NotificationKind::Refusal, address, None, now);
     let repos = core.repos.clone();
     core.store.write(move |tx| repos.outbox.put(tx, &notice, None)).await?;
     core.wake_mailer.notify_one();

@@ -17,7 +17,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::Core;
 use crate::domain::actor::Actor;
-use crate::domain::notification::{Delivery, Medium, Notification, NotificationKind, backoff};
+use crate::domain::notification::{Address, Delivery, Medium, Notification, NotificationKind, backoff};
 use crate::domain::request::{Change, Notify, Request, RequestEvent};
 use crate::domain::{Error, Result};
 use crate::l10n::Locale;
@@ -202,19 +202,8 @@ pub fn queue_for_citizen(
         ("tracking", tracking.as_str()),
         ("collectivite", core_settings.instance_name.as_str()),
     ];
-    let notification = |medium: Medium, to: &str, subject: String, text: String| Notification {
-        id: id.to_owned(),
-        kind,
-        medium,
-        to: to.to_owned(),
-        subject,
-        text,
-        request: Some(request.id),
-        created_at: now,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: String::new(),
-        delivery: Delivery::Pending,
+    let notification = |medium: Medium, to: &str, subject: String, text: String| {
+        Notification::new(id.to_owned(), kind, Address { medium, to, subject, text }, Some(request.id), now)
     };
     if request.notify == Notify::Sms && core_settings.sms_enabled && !request.contact.phone.is_empty() {
         let key = match kind {
@@ -309,20 +298,17 @@ pub fn queue_for_agents(
         ("collectivite", core_settings.instance_name.as_str()),
     ];
     let fill = |key: &str| fill(l.t(key), &values);
-    let notification = Notification {
-        id: news.id.to_owned(),
-        kind: news.kind,
+    let address = Address {
         medium: Medium::Email,
-        to: to.to_owned(),
+        to,
         subject: fill(subject_key),
-        text: format!("{}\n", fill(body_key)),
-        request: Some(request.id),
-        created_at: news.at,
-        attempts: 0,
-        next_attempt_at: news.at,
-        last_error: String::new(),
-        delivery: Delivery::Pending,
+        text: format!(
+            "{}
+",
+            fill(body_key)
+        ),
     };
+    let notification = Notification::new(news.id.to_owned(), news.kind, address, Some(request.id), news.at);
     repos.outbox.put(tx, &notification, None)
 }
 

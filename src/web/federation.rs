@@ -173,21 +173,7 @@ async fn post_approval(
     MaybeCaller(caller): MaybeCaller,
     axum::Form(form): axum::Form<PeerForm>,
 ) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let l = Locale::french();
-    let outcome = match state.federation.approve(&actor, &form.peer).await {
-        Ok((peer, true)) => {
-            Outcome { notice: l.t("federation.approved").replace("{name}", &peer.name), ..Default::default() }
-        }
-        Ok((peer, false)) => {
-            Outcome { problem: l.t("federation.approved_not_told").replace("{name}", &peer.name), ..Default::default() }
-        }
-        Err(e @ (Error::NotFound { .. } | Error::Conflict { .. })) => {
-            Outcome { problem: e.to_string(), ..Default::default() }
-        }
-        Err(e) => return ApiError(e).into_response(),
-    };
-    admin_page(&state, &actor, (csrf, user), outcome)
+    peer_step(&state, caller, &form.peer, Step::Approve).await
 }
 
 async fn post_revocation(
@@ -195,12 +181,37 @@ async fn post_revocation(
     MaybeCaller(caller): MaybeCaller,
     axum::Form(form): axum::Form<PeerForm>,
 ) -> Response {
+    peer_step(&state, caller, &form.peer, Step::Revoke).await
+}
+
+enum Step {
+    /// After comparing the short code: the peer becomes active and is told.
+    Approve,
+    /// Exchanges with the peer are frozen.
+    Revoke,
+}
+
+async fn peer_step(state: &AppState, caller: Option<super::access::Caller>, peer: &str, step: Step) -> Response {
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let l = Locale::french();
-    let outcome = match state.federation.revoke(&actor, &form.peer).await {
-        Ok(peer) => Outcome { notice: l.t("federation.revoked").replace("{name}", &peer.name), ..Default::default() },
-        Err(e @ Error::NotFound { .. }) => Outcome { problem: e.to_string(), ..Default::default() },
+    let result = match step {
+        Step::Approve => state.federation.approve(&actor, peer).await.map(|(peer, told)| {
+            let key = if told { "federation.approved" } else { "federation.approved_not_told" };
+            (told, l.t(key).replace("{name}", &peer.name))
+        }),
+        Step::Revoke => state
+            .federation
+            .revoke(&actor, peer)
+            .await
+            .map(|peer| (true, l.t("federation.revoked").replace("{name}", &peer.name))),
+    };
+    let outcome = match result {
+        Ok((true, notice)) => Outcome { notice, ..Default::default() },
+        Ok((false, problem)) => Outcome { problem, ..Default::default() },
+        Err(e @ (Error::NotFound { .. } | Error::Conflict { .. })) => {
+            Outcome { problem: e.to_string(), ..Default::default() }
+        }
         Err(e) => return ApiError(e).into_response(),
     };
-    admin_page(&state, &actor, (csrf, user), outcome)
+    admin_page(state, &actor, (csrf, user), outcome)
 }
