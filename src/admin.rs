@@ -50,6 +50,7 @@ pub enum AdminRequest {
     FederationPeers,
     FederationApprove {
         peer: String,
+        short_code: String,
     },
     FederationRevoke {
         peer: String,
@@ -87,8 +88,8 @@ pub async fn handle(
         AdminRequest::FederationInvite => Ok(to_json(&federation.invite(&cli).await?)),
         AdminRequest::FederationJoin { link } => Ok(to_json(&federation.join(&cli, &link).await?)),
         AdminRequest::FederationPeers => Ok(to_json(&federation.peers(&cli)?)),
-        AdminRequest::FederationApprove { peer } => {
-            let (view, told) = federation.approve(&cli, &peer).await?;
+        AdminRequest::FederationApprove { peer, short_code } => {
+            let (view, told) = federation.approve(&cli, &peer, &short_code).await?;
             Ok(serde_json::json!({"peer": view, "told": told}))
         }
         AdminRequest::FederationRevoke { peer } => Ok(to_json(&federation.revoke(&cli, &peer).await?)),

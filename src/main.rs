@@ -92,9 +92,13 @@ enum FederationCommand {
     Join { link: String },
     /// The paired instances and the ones being paired, with their short codes.
     Peers,
-    /// Approve a peer that joined with our invitation, once its admin read the same short
-    /// code; tells it.
-    Approve { peer: String },
+    /// Approve a peer that joined with our invitation, giving the short code its admin read
+    /// out (the same as ours); tells it.
+    Approve {
+        peer: String,
+        #[arg(long)]
+        code: String,
+    },
     /// Stop exchanging with a peer (its queues are frozen; nothing is deleted).
     Revoke { peer: String },
 }
@@ -254,7 +258,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 FederationCommand::Invite => AdminRequest::FederationInvite,
                 FederationCommand::Join { link } => AdminRequest::FederationJoin { link },
                 FederationCommand::Peers => AdminRequest::FederationPeers,
-                FederationCommand::Approve { peer } => AdminRequest::FederationApprove { peer },
+                FederationCommand::Approve { peer, code } => AdminRequest::FederationApprove { peer, short_code: code },
                 FederationCommand::Revoke { peer } => AdminRequest::FederationRevoke { peer },
             };
             let result = through_server_or_store(&config, request).await?;

@@ -163,7 +163,7 @@ impl Authorization {
             return Err(AuthError::WrongDestination);
         }
         let keys = peer_keys(&self.origin).ok_or(AuthError::UnknownPeer)?;
-        if (self.ts - now_ms).abs() > MAX_SKEW_MS {
+        if self.ts.abs_diff(now_ms) > MAX_SKEW_MS.unsigned_abs() {
             return Err(AuthError::ClockSkew { server_time: now_ms });
         }
         let key = keys.get(&self.key).ok_or(AuthError::UnknownKey)?;

@@ -14,7 +14,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 /// The largest integer exactly representable everywhere JSON is read (2^53 − 1).
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
-/// Nesting deeper than this is refused (a message is a few levels deep).
+/// Arrays and objects nested deeper than this are refused (a message is a few levels deep).
 const MAX_DEPTH: usize = 32;
 
 /// A JSON value as federation messages may carry it.
@@ -182,9 +182,6 @@ impl<'de> de::DeserializeSeed<'de> for Reader {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        if self.depth > MAX_DEPTH {
-            return Err(de::Error::custom(DEPTH));
-        }
         deserializer.deserialize_any(self)
     }
 }
@@ -225,6 +222,9 @@ impl<'de> Visitor<'de> for Reader {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(de::Error::custom(DEPTH));
+        }
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(Reader { depth: self.depth + 1 })? {
             items.push(item);
@@ -233,6 +233,9 @@ impl<'de> Visitor<'de> for Reader {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(de::Error::custom(DEPTH));
+        }
         let mut members = BTreeMap::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(Reader { depth: self.depth + 1 })?;

@@ -126,7 +126,7 @@ fn is_uuid_v7(id: &str) -> bool {
 
 /// A base URL as instances name each other: `https://host[:port]`, or `http://` (tests and
 /// development on loopback), no path, no trailing slash.
-fn is_base_url(url: &str) -> bool {
+pub(super) fn is_base_url(url: &str) -> bool {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     rest.is_some_and(|host| {
         !host.is_empty()

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use super::canonical::Value;
 use super::client::Client;
 use super::keys::{Context, Instance, add_signature, key_id, public_key, verify};
-use super::message::{ObjectRef, new_id};
+use super::message::{ObjectRef, is_base_url, new_id};
 use super::peer::{
     INVITATION_DAYS, Invitation, InvitationLink, Peer, PeerKey, PeerStatus, invitation_link, proof, same_proof,
     short_code,
@@ -211,14 +211,35 @@ impl Federation {
     }
 
     async fn receive_request(&self, message: &Value, origin: String) -> Result<serde_json::Value> {
+        // Every refusal is the same 403: nothing to learn about invitations or peers.
         let refused = || Error::Forbidden;
+        if !is_base_url(&origin) || origin == self.me() {
+            return Err(refused());
+        }
         let content = message.get("content").ok_or_else(refused)?;
-        let (joiner, joiner_key) = checked_document(content.get("key_document").ok_or_else(refused)?, &origin)?;
+        let document = content.get("key_document").ok_or_else(refused)?;
+        let (joiner, joiner_key) = checked_document(document, &origin).map_err(|_| refused())?;
         verify(&origin, &joiner_key, Context::Pairing, message).map_err(|_| refused())?;
         let invitation = message.get("object").and_then(|o| o.get("id")).and_then(Value::as_str).ok_or_else(refused)?;
         let given = content.get("proof").and_then(Value::as_str).ok_or_else(refused)?.to_owned();
+        let my_key = public_b64(&self.instance.verifying_key());
+        let valid_proof = move |stored: &Invitation, now: Timestamp| {
+            stored.used_by.is_none()
+                && now < stored.expires_at
+                && same_proof(&proof(&stored.secret, &stored.id, &my_key, &public_b64(&joiner_key)), &given)
+        };
+        // The proof first (no network call for whoever does not hold an invitation), then
+        // the joiner must own its address: the key document served there has the same key.
+        let stored = self.core.repos.peers.invitation(invitation)?.ok_or_else(refused)?;
+        if !valid_proof(&stored, self.core.clock.now()) {
+            return Err(refused());
+        }
+        let served = self.fetch(&format!("{origin}/.well-known/guichet/keys")).await.map_err(|_| refused())?;
+        match checked_document(&served, &origin) {
+            Ok((_, key)) if key == joiner_key => {}
+            _ => return Err(refused()),
+        }
         let (invitation, now) = (invitation.to_owned(), self.core.clock.now());
-        let my_key = URL_SAFE_NO_PAD.encode(self.instance.verifying_key().as_bytes());
         let code = short_code(self.instance.verifying_key().as_bytes(), joiner_key.as_bytes());
         let peer =
             Peer { short_code: code.clone(), status: PeerStatus::AwaitingOurApproval, invited_by_us: true, ..joiner };
@@ -226,31 +247,40 @@ impl Federation {
         self.core
             .store
             .write(move |tx| {
-                // The same refusal whatever is wrong: nothing to learn about invitations.
                 let Some(mut stored) = repos.peers.invitation_tx(tx, &invitation)? else {
                     return Err(refused().into());
                 };
-                let usable = stored.used_by.is_none() && now < stored.expires_at;
-                let expected = proof(&stored.secret, &stored.id, &my_key, &public_b64(&joiner_key));
-                if !usable || !same_proof(&expected, &given) {
+                if !valid_proof(&stored, now) {
                     return Err(refused().into());
                 }
-                if repos.peers.peer_tx(tx, &peer.base_url)?.is_some_and(|p| p.status != PeerStatus::AwaitingOurApproval)
-                {
-                    return Err(Error::conflict("already_paired", "this instance is already a peer").into());
+                // A new pairing replaces a revoked peer (its keys kept, retired); an active
+                // peer, or one awaiting approval with another key, is not replaced.
+                let mut new = Peer { created_at: now, updated_at: now, ..peer.clone() };
+                match repos.peers.peer_tx(tx, &new.base_url)? {
+                    None => {}
+                    Some(old) if old.status == PeerStatus::Revoked => {
+                        let current = new.keys[0].public_key.clone();
+                        let retired = old.keys.into_iter().filter(|k| k.public_key != current);
+                        new.keys.extend(
+                            retired.map(|k| PeerKey { retired_at: k.retired_at.or(Some(now.as_millisecond())), ..k }),
+                        );
+                        new.created_at = old.created_at;
+                    }
+                    Some(old) if old.status == PeerStatus::AwaitingOurApproval && old.keys == new.keys => {}
+                    Some(_) => return Err(refused().into()),
                 }
-                stored.used_by = Some(peer.base_url.clone());
+                stored.used_by = Some(new.base_url.clone());
                 stored.secret = String::new();
                 repos.peers.put_invitation(tx, &stored)?;
-                repos.peers.put_peer(tx, &Peer { created_at: now, updated_at: now, ..peer.clone() })?;
+                repos.peers.put_peer(tx, &new)?;
                 let details =
-                    serde_json::json!({"invitation": stored.id, "name": peer.name, "short_code": peer.short_code});
+                    serde_json::json!({"invitation": stored.id, "name": new.name, "short_code": new.short_code});
                 repos.audit.append(
                     tx,
                     now,
                     &system,
                     "federation.pair_request",
-                    format!("peer:{}", peer.base_url),
+                    format!("peer:{}", new.base_url),
                     details,
                 )?;
                 Ok(())
@@ -264,27 +294,34 @@ impl Federation {
         let pinned = peer.keys.iter().filter(|k| k.retired_at.is_none()).find_map(|k| public_key(&k.public_key));
         let key = pinned.ok_or(Error::Forbidden)?;
         verify(&origin, &key, Context::Pairing, message).map_err(|_| Error::Forbidden)?;
-        if peer.status == PeerStatus::AwaitingTheirApproval {
-            let updated = Peer { status: PeerStatus::Active, updated_at: self.core.clock.now(), ..peer };
-            self.store_peer(&Actor::system("federation"), updated, "federation.paired").await?;
+        let keys = peer.keys.clone();
+        let changed = self
+            .change_peer(&Actor::system("federation"), &origin, "federation.paired", move |p| {
+                (p.status == PeerStatus::AwaitingTheirApproval && p.keys == keys).then_some(PeerStatus::Active)
+            })
+            .await?;
+        // Not changed: fine only when told twice (an approval sent again).
+        if changed.is_none() && !self.core.repos.peers.peer(&origin)?.is_some_and(|p| p.status == PeerStatus::Active) {
+            return Err(Error::Forbidden);
         }
         Ok(serde_json::json!({"status": "active"}))
     }
 
-    /// The inviting admin approves, having compared the short code with the other admin.
-    /// Returns the peer, and whether it was told (else: run it again to tell it).
-    pub async fn approve(&self, actor: &Actor, base_url: &str) -> Result<(PairingView, bool)> {
+    /// The inviting admin approves, having compared `short_code` with the other admin: the
+    /// joiner is told with a signed `pair.accept`, and the peer becomes active once it has
+    /// answered. Returns the peer, and whether it was told (if not, it stays awaiting and
+    /// approving again tells it).
+    pub async fn approve(&self, actor: &Actor, base_url: &str, short_code: &str) -> Result<(PairingView, bool)> {
         require(actor, Action::ManageInstance)?;
         let peer = self.core.repos.peers.peer(base_url)?.ok_or(Error::not_found("peer"))?;
-        let peer = match peer.status {
-            PeerStatus::AwaitingOurApproval => {
-                let active = Peer { status: PeerStatus::Active, updated_at: self.core.clock.now(), ..peer };
-                self.store_peer(actor, active.clone(), "federation.approve").await?;
-                active
-            }
-            PeerStatus::Active if peer.invited_by_us => peer,
-            _ => return Err(Error::conflict("not_awaiting_approval", "this peer is not awaiting our approval")),
-        };
+        let awaiting = peer.status == PeerStatus::AwaitingOurApproval;
+        if !(awaiting || (peer.status == PeerStatus::Active && peer.invited_by_us)) {
+            return Err(Error::conflict("not_awaiting_approval", "this peer is not awaiting our approval"));
+        }
+        let normalized = |c: &str| c.chars().filter(char::is_ascii_digit).collect::<String>();
+        if normalized(short_code) != normalized(&peer.short_code) {
+            return Err(Error::conflict("short_code_mismatch", "this is not the code of this pairing"));
+        }
         let accept = self.pairing_message("pair.accept", &peer.base_url, "accept", Value::Object(BTreeMap::new()))?;
         let told = match self.client.request(reqwest::Method::POST, &format!("{}/federation/v1/pair", peer.base_url)) {
             Ok(request) => request
@@ -295,16 +332,53 @@ impl Federation {
                 .is_ok_and(|r| r.status().is_success()),
             Err(_) => false,
         };
-        Ok((PairingView::from(&peer), told))
+        if !told {
+            return Ok((PairingView::from(&peer), false));
+        }
+        let keys = peer.keys.clone();
+        let changed = self
+            .change_peer(actor, base_url, "federation.approve", move |p| {
+                (p.status == PeerStatus::AwaitingOurApproval && p.keys == keys).then_some(PeerStatus::Active)
+            })
+            .await?;
+        Ok((PairingView::from(&changed.unwrap_or(peer)), true))
     }
 
     /// Freezes a peer: nothing more is sent to it or accepted from it; nothing is deleted.
     pub async fn revoke(&self, actor: &Actor, base_url: &str) -> Result<PairingView> {
         require(actor, Action::ManageInstance)?;
+        let changed = self
+            .change_peer(actor, base_url, "federation.revoke", |p| {
+                (p.status != PeerStatus::Revoked).then_some(PeerStatus::Revoked)
+            })
+            .await?;
         let peer = self.core.repos.peers.peer(base_url)?.ok_or(Error::not_found("peer"))?;
-        let revoked = Peer { status: PeerStatus::Revoked, updated_at: self.core.clock.now(), ..peer };
-        self.store_peer(actor, revoked.clone(), "federation.revoke").await?;
-        Ok(PairingView::from(&revoked))
+        Ok(PairingView::from(&changed.unwrap_or(peer)))
+    }
+
+    /// Changes a peer's status inside one write, from the peer as stored then: `next`
+    /// answers the new status, or `None` to leave it. Returns the changed peer, if any.
+    async fn change_peer(
+        &self,
+        actor: &Actor,
+        base_url: &str,
+        action: &'static str,
+        next: impl Fn(&Peer) -> Option<PeerStatus> + Send + 'static,
+    ) -> Result<Option<Peer>> {
+        let (repos, actor, now, url) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), base_url.to_owned());
+        self.core
+            .store
+            .write(move |tx| {
+                let peer = repos.peers.peer_tx(tx, &url)?.ok_or(Error::not_found("peer"))?;
+                let Some(status) = next(&peer) else { return Ok(None) };
+                let changed = Peer { status, updated_at: now, ..peer };
+                repos.peers.put_peer(tx, &changed)?;
+                let details = serde_json::json!({"name": changed.name, "status": changed.status.as_str()});
+                repos.audit.append(tx, now, &actor, action, format!("peer:{url}"), details)?;
+                Ok(Some(changed))
+            })
+            .await
     }
 
     async fn store_peer(&self, actor: &Actor, peer: Peer, action: &'static str) -> Result<()> {
@@ -360,12 +434,25 @@ impl Federation {
         if !response.status().is_success() {
             return Err(unreachable(format!("answered {}", response.status())));
         }
-        let bytes = response.bytes().await.map_err(|e| unreachable(e.without_url().to_string()))?;
-        if bytes.len() > MAX_BYTES {
-            return Err(unreachable("key document too large".into()));
-        }
+        let bytes = read_limited(response, MAX_BYTES).await.map_err(unreachable)?;
         Value::parse(&bytes).map_err(|e| Error::invalid("invalid_key_document", "link", e.to_string()))
     }
+}
+
+/// A response's body, refused beyond `max` bytes (read as it comes: a peer cannot make
+/// this server hold more than that).
+async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("more than {max} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.without_url().to_string())? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("more than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn public_b64(key: &VerifyingKey) -> String {

@@ -1,8 +1,10 @@
-//! Reads a mailbox over IMAP (implicit TLS, rustls) every few seconds: each unread message
-//! goes through the same intake as `guichet mail ingest`, then is marked as read, so it
-//! stays in the mailbox where people can still see it. A message is marked only once it
-//! is recorded (or refused for good): a server or store that fails leaves it unread, to be
-//! read again at the next round. A message larger than the limit is not downloaded; its
+//! Reads a mailbox over IMAP (implicit TLS, rustls) every few seconds: each message not yet
+//! recorded goes through the same intake as `guichet mail ingest`, then is marked with the
+//! keyword `$GuichetDone` (and as read), so it stays in the mailbox where people can still
+//! see it; a person opening it first does not hide it from Guichet. (A server that lets no
+//! client create keywords gets the read flag alone, and then only unread messages are
+//! taken.) A message is marked only once it is recorded (or refused for good): a server or
+//! store that fails leaves it as it is, to be read again at the next round. A message larger than the limit is not downloaded; its
 //! sender is told, unless it is an automatic message.
 
 use std::sync::Arc;
@@ -79,21 +81,31 @@ pub struct Round {
     pub left: usize,
 }
 
+/// The longest a round may take (a connection that hangs silently must not stop intake).
+const ROUND_LIMIT: Duration = Duration::from_secs(300);
+
+/// The keyword that marks a message as recorded, where the server lets clients create
+/// keywords: people reading the mailbox do not touch it, as they do `\Seen`.
+const DONE: &str = "$GuichetDone";
+
 /// Reads the mailbox until the process ends.
 pub async fn run(core: Arc<Core>, mailbox: Mailbox) {
     let s = &core.settings;
     let inbound = InboundService::new(core.clone(), s.inbound_category.clone(), s.inbound_max_bytes);
     loop {
-        match round(&core, &inbound, &mailbox).await {
-            Ok(r) if r != Round::default() => tracing::info!(?r, mailbox = %mailbox.host, "mailbox read"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, mailbox = %mailbox.host, "reading the mailbox"),
+        match tokio::time::timeout(ROUND_LIMIT, round(&core, &inbound, &mailbox)).await {
+            Ok(Ok(r)) if r != Round::default() => tracing::info!(?r, mailbox = %mailbox.host, "mailbox read"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, mailbox = %mailbox.host, "reading the mailbox"),
+            Err(_) => {
+                tracing::error!(mailbox = %mailbox.host, "reading the mailbox took more than five minutes: given up")
+            }
         }
         tokio::time::sleep(mailbox.every).await;
     }
 }
 
-/// Reads the unread messages once.
+/// Reads the messages not yet recorded, once.
 pub async fn round(core: &Arc<Core>, inbound: &InboundService, mailbox: &Mailbox) -> anyhow::Result<Round> {
     let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((mailbox.host.as_str(), mailbox.port)))
         .await??;
@@ -102,22 +114,38 @@ pub async fn round(core: &Arc<Core>, inbound: &InboundService, mailbox: &Mailbox
     let mut client = async_imap::Client::new(tls);
     client.read_response().await?.ok_or_else(|| anyhow::anyhow!("the server said nothing"))?;
     let mut session = client.login(&mailbox.username, &mailbox.password).await.map_err(|(e, _)| e)?;
-    session.select(&mailbox.folder).await?;
-    let mut unread: Vec<u32> = session.uid_search("UNSEEN").await?.into_iter().collect();
-    unread.sort_unstable();
+    let folder = session.select(&mailbox.folder).await?;
+    // Our own keyword where the server allows new ones; else the read flag.
+    let keyword = folder.permanent_flags.iter().any(|f| matches!(f, async_imap::types::Flag::MayCreate));
+    let (search, mark) = if keyword {
+        (format!("UNKEYWORD {DONE}"), format!("+FLAGS.SILENT ({DONE} \\Seen)"))
+    } else {
+        ("UNSEEN".to_owned(), "+FLAGS.SILENT (\\Seen)".to_owned())
+    };
+    let mut waiting: Vec<u32> = session.uid_search(&search).await?.into_iter().collect();
+    waiting.sort_unstable();
     let mut done = Round::default();
-    for uid in unread.into_iter().take(PER_ROUND) {
-        let uid = uid.to_string();
-        // The size and the headers first: an oversized message is not downloaded.
-        let heads: Vec<_> = session.uid_fetch(&uid, "(RFC822.SIZE BODY.PEEK[HEADER])").await?.try_collect().await?;
-        let Some(head) = heads.first() else { continue };
-        let size = head.size.unwrap_or(0) as usize;
-        let outcome = if size > core.settings.inbound_max_bytes {
-            refuse_oversized(core, head.header().unwrap_or_default()).await
+    for uid in waiting.into_iter().take(PER_ROUND) {
+        let set = uid.to_string();
+        // The size and the headers first: an oversized message is not downloaded. Only the
+        // answer about this message counts (servers may add news about others).
+        let heads: Vec<_> = session.uid_fetch(&set, "(RFC822.SIZE BODY.PEEK[HEADER])").await?.try_collect().await?;
+        let head = heads.iter().find(|f| f.uid == Some(uid));
+        let (Some(size), Some(header)) = (head.and_then(|h| h.size), head.and_then(|h| h.header())) else {
+            done.left += 1;
+            continue;
+        };
+        let outcome = if size as usize > core.settings.inbound_max_bytes {
+            refuse_oversized(core, header).await
         } else {
-            let bodies: Vec<_> = session.uid_fetch(&uid, "BODY.PEEK[]").await?.try_collect().await?;
-            let raw = bodies.first().and_then(|f| f.body()).unwrap_or_default();
-            inbound.ingest(raw).await.map(|_| ())
+            let bodies: Vec<_> = session.uid_fetch(&set, "BODY.PEEK[]").await?.try_collect().await?;
+            match bodies.iter().find(|f| f.uid == Some(uid)).and_then(|f| f.body()) {
+                Some(raw) => inbound.ingest(raw).await.map(|_| ()),
+                None => {
+                    done.left += 1;
+                    continue;
+                }
+            }
         };
         match outcome {
             Ok(()) => done.recorded += 1,
@@ -126,13 +154,13 @@ pub async fn round(core: &Arc<Core>, inbound: &InboundService, mailbox: &Mailbox
                 done.refused += 1;
             }
             Err(e) => {
-                // Left unread: read again at the next round.
+                // Left as it is: read again at the next round.
                 tracing::warn!(error = %e, "a message from the mailbox could not be recorded now");
                 done.left += 1;
                 continue;
             }
         }
-        let _: Vec<_> = session.uid_store(&uid, "+FLAGS.SILENT (\\Seen)").await?.try_collect().await?;
+        let _: Vec<_> = session.uid_store(&set, &mark).await?.try_collect().await?;
     }
     session.logout().await?;
     Ok(done)

@@ -94,7 +94,15 @@ impl InboundService {
             }
             match self.store_file(part.contents()).await {
                 Ok(file) => files.push(NewAttachment { file, name }),
-                Err(_) => skipped.push(name),
+                // Its type or size: named in the request, the rest recorded.
+                Err(e) if e.is_refusal() => skipped.push(name),
+                // The store failed: nothing is recorded, the message is tried again later.
+                Err(e) => {
+                    for f in &files {
+                        self.core.files.release(&f.file, false);
+                    }
+                    return Err(e);
+                }
             }
         }
         let mut text = if skipped.is_empty() {

@@ -330,6 +330,9 @@ pub async fn run(core: Arc<Core>, senders: Senders, portal: super::portal::Porta
         .next()
         .unwrap_or("guichet")
         .to_owned();
+    // Outcomes the store failed to record, by message: kept so that a message is never sent
+    // twice because its sending could not be written down.
+    let mut unrecorded: std::collections::HashMap<String, Outcome> = std::collections::HashMap::new();
     loop {
         let now = core.clock.now();
         let due = match core.repos.outbox.due(now.as_millisecond(), 20) {
@@ -339,20 +342,31 @@ pub async fn run(core: Arc<Core>, senders: Senders, portal: super::portal::Porta
                 Vec::new()
             }
         };
+        let mut failed_records = false;
         for notification in &due {
-            let outcome = match (notification.medium, &senders.mail, &senders.sms) {
+            // Sent already, but the store could not say so: record it again, never resend.
+            let known = unrecorded.remove(&notification.id);
+            let outcome = match (known, notification.medium, &senders.mail, &senders.sms) {
+                (Some(outcome), ..) => outcome,
                 _ if stopped(&core, notification) => Outcome::Stopped,
-                (Medium::Email, Some(mailer), _) => {
+                (None, Medium::Email, Some(mailer), _) => {
                     let site = portal.site();
                     deliver(mailer, &host, notification, &site.name, &site.portal.accent_color).await
                 }
-                (Medium::Sms, _, Some(gateway)) => gateway.send(&notification.to, &notification.text).await,
+                (None, Medium::Sms, _, Some(gateway)) => gateway.send(&notification.to, &notification.text).await,
                 // Its way out is not set up (any more): it waits, it is not dropped.
                 _ => Outcome::Later("not configured".into()),
             };
-            if let Err(e) = record(&core, senders.retry_base, notification, outcome).await {
+            if let Err(e) = record(&core, senders.retry_base, notification, outcome.clone()).await {
                 tracing::error!(error = %e, id = %notification.id, "recording a delivery");
+                unrecorded.insert(notification.id.clone(), outcome);
+                failed_records = true;
             }
+        }
+        if failed_records {
+            // The store is failing: give it a moment rather than spin.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
         }
         if due.len() == 20 {
             continue;
@@ -381,6 +395,7 @@ fn stopped(core: &Core, n: &Notification) -> bool {
 }
 
 /// What happened to one attempt.
+#[derive(Debug, Clone)]
 enum Outcome {
     Sent,
     /// Not sent: the citizen opted out.

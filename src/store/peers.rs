@@ -46,6 +46,10 @@ impl PeerRepo {
         self.peers.iter().map(|item| codec::decode(&item.map_err(store_error)?.1)).collect()
     }
 
+    pub fn invitation(&self, id: &str) -> Result<Option<Invitation>> {
+        self.invitations.get(id).map_err(store_error)?.map(|v| codec::decode(&v)).transpose()
+    }
+
     pub fn invitation_tx(&self, tx: &Tx<'_>, id: &str) -> TxResult<Option<Invitation>> {
         Ok(tx.get(self.invitations_id, id.as_bytes())?.map(|v| codec::decode(&v)).transpose()?)
     }

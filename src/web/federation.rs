@@ -166,6 +166,9 @@ fn join_problem(l: &Locale, e: &Error) -> String {
 #[derive(Debug, Deserialize)]
 struct PeerForm {
     peer: String,
+    /// The code shown beside the peer when the admin clicked (approval only).
+    #[serde(default)]
+    short_code: String,
 }
 
 async fn post_approval(
@@ -173,7 +176,7 @@ async fn post_approval(
     MaybeCaller(caller): MaybeCaller,
     axum::Form(form): axum::Form<PeerForm>,
 ) -> Response {
-    peer_step(&state, caller, &form.peer, Step::Approve).await
+    peer_step(&state, caller, &form.peer, Step::Approve(form.short_code)).await
 }
 
 async fn post_revocation(
@@ -185,8 +188,8 @@ async fn post_revocation(
 }
 
 enum Step {
-    /// After comparing the short code: the peer becomes active and is told.
-    Approve,
+    /// After comparing this short code: the peer is told, and becomes active.
+    Approve(String),
     /// Exchanges with the peer are frozen.
     Revoke,
 }
@@ -195,7 +198,7 @@ async fn peer_step(state: &AppState, caller: Option<super::access::Caller>, peer
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let l = Locale::french();
     let result = match step {
-        Step::Approve => state.federation.approve(&actor, peer).await.map(|(peer, told)| {
+        Step::Approve(code) => state.federation.approve(&actor, peer, &code).await.map(|(peer, told)| {
             let key = if told { "federation.approved" } else { "federation.approved_not_told" };
             (told, l.t(key).replace("{name}", &peer.name))
         }),

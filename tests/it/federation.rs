@@ -126,7 +126,10 @@ async fn two_instances_pair_by_invitation_fingerprint_and_short_code() {
     assert_eq!(peers[0]["name"], "Commune d'Exemple");
     assert_eq!(peers[0]["status"], "awaiting_our_approval");
     assert_eq!(peers[0]["short_code"], code, "both screens show the same digits");
-    let approved = federation(&epci, &["approve", &commune.url]);
+    // Approving needs the code the other admin read out: another code changes nothing.
+    assert!(federation_fails(&epci, &["approve", &commune.url, "--code", "0000 0000"]).contains("not the code"));
+    assert_eq!(federation(&epci, &["peers"])[0]["status"], "awaiting_our_approval");
+    let approved = federation(&epci, &["approve", &commune.url, "--code", &code]);
     assert_eq!(approved["told"], true, "{approved}");
     assert_eq!(federation(&epci, &["peers"])[0]["status"], "active");
     assert_eq!(federation(&commune, &["peers"])[0]["status"], "active");
@@ -135,10 +138,13 @@ async fn two_instances_pair_by_invitation_fingerprint_and_short_code() {
     assert!(federation_fails(&other, &["join", &link]).contains("refused the pairing"));
     assert_eq!(federation(&epci, &["peers"]).as_array().unwrap().len(), 1);
     // Approving an instance that never asked: there is nothing to approve.
-    assert!(federation_fails(&other, &["approve", &epci.url]).contains("peer not found"));
-    // Revoked: frozen, not deleted.
+    assert!(federation_fails(&other, &["approve", &epci.url, "--code", &code]).contains("peer not found"));
+    // Revoked: frozen, not deleted; a new invitation pairs it again.
     assert_eq!(federation(&epci, &["revoke", &commune.url])["status"], "revoked");
     assert_eq!(federation(&epci, &["peers"])[0]["status"], "revoked");
+    let again = federation(&epci, &["invite"])["link"].as_str().unwrap().to_owned();
+    assert_eq!(federation(&commune, &["join", &again])["short_code"], code, "the same keys, the same code");
+    assert_eq!(federation(&epci, &["peers"])[0]["status"], "awaiting_our_approval");
     // Peers and invitations are in backups and dumps, like everything else.
     let backup = epci.scratch().join("backup");
     epci.cli(&["backup", backup.to_str().unwrap()]).assert_ok();
@@ -196,7 +202,10 @@ async fn admins_pair_their_instances_from_the_federation_page() {
     );
     assert!(listed.body.contains(&code) && listed.body.contains("À approuver ici"));
     let approved = epci_admin
-        .post_form(&epci.at("/admin/federation/approbation"), &[("csrf_token", &csrf), ("peer", &commune.url)])
+        .post_form(
+            &epci.at("/admin/federation/approbation"),
+            &[("csrf_token", &csrf), ("peer", &commune.url), ("short_code", &code)],
+        )
         .await;
     assert_eq!(approved.status, 200, "{}", approved.body);
     assert!(approved.body.contains("est appariée"), "{}", approved.body);
@@ -205,6 +214,87 @@ async fn admins_pair_their_instances_from_the_federation_page() {
     let forged = epci_admin.post_form(&epci.at("/admin/federation/revocation"), &[("peer", &commune.url)]).await;
     assert_eq!(forged.status, 400, "refused as a forged form");
     assert_eq!(federation(&epci, &["peers"])[0]["status"], "active");
+}
+
+/// A `pair.request` as a joiner would send it, but made here: `origin` claimed, signed with
+/// `key`, with the proof computed from the invitation `link`.
+fn pair_request(link: &str, origin: &str, key: &ed25519_dalek::SigningKey, inviter: &str) -> Vec<u8> {
+    use base64::Engine;
+    use guichet::federation::{
+        Context, Identity, InvitationLink, Value, add_signature, key_document, proof, public_key,
+    };
+    let link = InvitationLink::parse(link).unwrap();
+    let identity = Identity {
+        base_url: origin.into(),
+        name: "Commune d'Exemple".into(),
+        kind: "commune".into(),
+        code: "67482".into(),
+    };
+    let now = jiff::Timestamp::now().as_millisecond();
+    let document = key_document(&identity, key, now);
+    let inviter_doc: serde_json::Value = serde_json::from_str(inviter).unwrap();
+    let inviter_key =
+        inviter_doc["keys"].as_object().unwrap().values().next().unwrap()["public_key"].as_str().unwrap().to_owned();
+    assert!(public_key(&inviter_key).is_some());
+    let mine = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+    let text = |s: &str| Value::String(s.to_owned());
+    let mut message = Value::Object(
+        [
+            ("v".to_owned(), Value::Int(1)),
+            ("id".to_owned(), text(&guichet::federation::new_id(now, [1; 10]))),
+            ("type".to_owned(), text("pair.request")),
+            ("origin".to_owned(), text(origin)),
+            ("key".to_owned(), text(&guichet::federation::key_id(&key.verifying_key()))),
+            ("to".to_owned(), Value::Array(vec![text(&link.base_url)])),
+            ("created_at".to_owned(), Value::Int(now)),
+            (
+                "object".to_owned(),
+                Value::Object(
+                    [
+                        ("kind".to_owned(), text("pairing")),
+                        ("id".to_owned(), text(&link.id)),
+                        ("version".to_owned(), Value::Int(1)),
+                    ]
+                    .into(),
+                ),
+            ),
+            (
+                "content".to_owned(),
+                Value::Object(
+                    [
+                        ("key_document".to_owned(), document),
+                        ("proof".to_owned(), text(&proof(&link.secret, &link.id, &inviter_key, &mine))),
+                    ]
+                    .into(),
+                ),
+            ),
+        ]
+        .into(),
+    );
+    add_signature(&mut message, origin, key, Context::Pairing);
+    message.canonical()
+}
+
+#[tokio::test]
+async fn an_invitation_holder_cannot_pair_in_another_instances_name() {
+    let epci = instance("Communauté de communes du Ried", "epci").await;
+    let commune = instance("Commune d'Exemple", "commune").await;
+    let link = federation(&epci, &["invite"])["link"].as_str().unwrap().to_owned();
+    let inviter = epci.http.get(epci.at("/.well-known/guichet/keys")).send().await.unwrap().text().await.unwrap();
+    let post = |body: Vec<u8>| {
+        let (http, url) = (epci.http.clone(), epci.at("/federation/v1/pair"));
+        async move { http.post(url).body(body).send().await.unwrap().status().as_u16() }
+    };
+    // The secret, a valid proof, a signed document — but the key is not the one the
+    // commune's address serves: refused, nothing pinned, the invitation still usable.
+    let impostor = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    assert_eq!(post(pair_request(&link, &commune.url, &impostor, &inviter)).await, 403);
+    assert_eq!(federation(&epci, &["peers"]), serde_json::json!([]));
+    // The same made with the commune's own key (as its instance would): accepted.
+    let seed: [u8; 32] = std::fs::read(commune.data.join("instance.key")).unwrap().try_into().unwrap();
+    let own = ed25519_dalek::SigningKey::from_bytes(&seed);
+    assert_eq!(post(pair_request(&link, &commune.url, &own, &inviter)).await, 200);
+    assert_eq!(federation(&epci, &["peers"])[0]["status"], "awaiting_our_approval");
 }
 
 #[tokio::test]
@@ -225,7 +315,7 @@ async fn forged_pairing_messages_are_refused() {
     let forward = format!(r#"{{"v":1,"type":"request.forward","origin":"http://127.0.0.1:1","to":["{}"]}}"#, epci.url);
     assert_eq!(post(forward.into_bytes()).await, 422);
     // A pair.request without the sender's signed key document: refused like every pairing
-    // failure at the inviter (403), so that nothing can be learnt about its invitations.
+    // failure at the inviter (the same 403), so that nothing can be learnt from it.
     federation(&epci, &["invite"]);
     let unsigned = format!(
         r#"{{"v":1,"type":"pair.request","origin":"http://127.0.0.1:1","to":["{}"],"content":{{}},"object":{{"id":"x"}}}}"#,

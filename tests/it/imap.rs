@@ -84,11 +84,25 @@ impl Dovecot {
         std::fs::rename(tmp, new).unwrap();
     }
 
-    /// How many messages are marked as read (Maildir flag `S`).
-    fn read_count(&self) -> usize {
+    /// Puts a message in the mailbox already read by someone (Maildir flag `S`).
+    fn deliver_read(&mut self, raw: &[u8]) {
+        self.delivered += 1;
+        let name = format!("{}.M{}P1.guichet-test", 1_800_000_000 + self.delivered, self.delivered);
+        let (tmp, cur) =
+            (self.maildir().join("tmp").join(&name), self.maildir().join("cur").join(format!("{name}:2,S")));
+        std::fs::write(&tmp, raw).unwrap();
+        run("chown", &["nobody:nogroup", tmp.to_str().unwrap()]);
+        std::fs::rename(tmp, cur).unwrap();
+    }
+
+    /// How many messages carry Guichet's keyword (Dovecot writes the first keyword of a
+    /// Maildir as the flag `a`) and the read flag `S`.
+    fn recorded_count(&self) -> usize {
         let Ok(entries) = std::fs::read_dir(self.maildir().join("cur")) else { return 0 };
         let flagged = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned());
-        flagged.filter(|name| name.split_once(":2,").is_some_and(|(_, flags)| flags.contains('S'))).count()
+        flagged
+            .filter(|name| name.split_once(":2,").is_some_and(|(_, flags)| flags.contains('S') && flags.contains('a')))
+            .count()
     }
 }
 
@@ -122,6 +136,8 @@ async fn the_mailbox_is_read_over_imaps_and_each_message_recorded_once() {
     dovecot.deliver(&fixture("latin1.eml"));
     dovecot.deliver(&fixture("multipart-attachments.eml"));
     dovecot.deliver(&fixture("autoreply.eml"));
+    // Opened by the secretary before Guichet read it: recorded all the same.
+    dovecot.deliver_read(&fixture("html-only.eml"));
     let mut big =
         b"From: Jean Gros <jean.gros@example.fr>\r\nTo: mairie@guichet.example\r\nSubject: Plans\r\n\r\n".to_vec();
     big.resize(2 << 20, b'x');
@@ -145,18 +161,27 @@ async fn the_mailbox_is_read_over_imaps_and_each_message_recorded_once() {
     let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let admin = s.token("admin");
 
-    // Every message is read and marked as read: two requests, the auto-reply set aside,
-    // the oversized one refused (not downloaded) with a notice to its sender.
-    wait_until("four messages marked as read", 30, || dovecot.read_count() == 4).await;
+    // Every message is read and marked: three requests (one from a message someone had
+    // already opened), the auto-reply set aside, the oversized one refused (not
+    // downloaded) with a notice to its sender.
+    wait_until("five messages marked", 30, || dovecot.recorded_count() == 5).await;
     let requests = s.list_all("", 50, &admin).await;
     let mut subjects: Vec<&str> = requests.iter().map(|r| r["subject"].as_str().unwrap()).collect();
     subjects.sort_unstable();
-    assert_eq!(subjects, ["Lampadaire éteint place du Marché", "Trottoir abîmé rue de l'Église"]);
+    assert_eq!(
+        subjects,
+        ["Graffitis sur l'école", "Lampadaire éteint place du Marché", "Trottoir abîmé rue de l'Église"]
+    );
     assert!(requests.iter().all(|r| r["channel"] == "email"), "{requests:?}");
-    let messages = sink.wait_for(3, 20).await;
+    let messages = sink.wait_for(4, 20).await;
     let mut to: Vec<&str> = messages.iter().filter_map(|m| header(m, "X-Envelope-To")).collect();
     to.sort_unstable();
-    assert_eq!(to, ["francoise.leger@example.fr", "jean.gros@example.fr", "rene.dupre@example.fr"]);
+    let html_sender = header(std::str::from_utf8(&fixture("html-only.eml")).unwrap(), "From").unwrap().to_owned();
+    assert_eq!(to.len(), 4, "{to:?}");
+    for expected in ["francoise.leger@example.fr", "jean.gros@example.fr", "rene.dupre@example.fr"] {
+        assert!(to.contains(&expected), "{expected} in {to:?}");
+    }
+    assert!(to.iter().any(|t| html_sender.contains(t)), "{html_sender} in {to:?}");
     let notice = messages.iter().find(|m| header(m, "X-Envelope-To") == Some("jean.gros@example.fr")).unwrap();
     let parsed = mail_parser::MessageParser::default().parse(notice.as_bytes()).unwrap();
     assert!(parsed.body_text(0).unwrap().contains("dépasse 1 Mo"), "{notice}");
@@ -171,11 +196,11 @@ async fn the_mailbox_is_read_over_imaps_and_each_message_recorded_once() {
         "From: rene.dupre@example.fr\r\nTo: mairie@guichet.example\r\nSubject: Re: {code}\r\n\r\nToujours éteint ce soir.\r\n"
     );
     dovecot.deliver(answer.as_bytes());
-    wait_until("the answer marked as read", 30, || dovecot.read_count() == 5).await;
+    wait_until("the answer marked", 30, || dovecot.recorded_count() == 6).await;
     let (_, detail) = s.get(&format!("/api/v1/requests/{id}"), Some(&admin)).await;
     let bodies: Vec<&str> =
         detail["events"].as_array().unwrap().iter().filter_map(|e| e["change"]["body"].as_str()).collect();
     assert_eq!(bodies, ["Toujours éteint ce soir."], "{detail}");
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(s.list_all("", 50, &admin).await.len(), 2, "nothing recorded twice");
+    assert_eq!(s.list_all("", 50, &admin).await.len(), 3, "nothing recorded twice");
 }

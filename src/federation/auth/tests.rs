@@ -62,6 +62,8 @@ fn each_check_refuses_in_its_turn() {
     assert!(!asked.get(), "no lookup for a delivery to someone else");
 
     assert_eq!(check(&good, body, None), Err(AuthError::UnknownPeer));
+    let extreme = good.replacen(&format!("ts={NOW}"), &format!("ts={}", i64::MIN), 1);
+    assert!(matches!(check(&extreme, body, Some(pinned(&k))), Err(AuthError::ClockSkew { .. })), "no overflow");
     let late = header(&k, ME, NOW - MAX_SKEW_MS - 1, body);
     assert_eq!(check(&late, body, Some(pinned(&k))), Err(AuthError::ClockSkew { server_time: NOW }));
     assert_eq!(check(&header(&k, ME, NOW + 3_600_000, body), body, Some(pinned(&k))).unwrap_err().code(), "clock_skew");

@@ -28,10 +28,16 @@ fn only_public_addresses_are_public() {
         "::ffff:10.0.0.1",
         "2001:db8::1",
         "64:ff9b::a00:1",
+        "64:ff9b:1::a00:1",
+        "::a00:1",
+        "fec0::1",
+        "2002:a00:1::1",
+        "2001::1",
+        "3fff::1:0:1",
     ] {
         assert!(!is_public(private.parse().unwrap()), "{private}");
     }
-    for public in ["1.1.1.1", "193.51.24.1", "100.128.0.1", "2a01:e0a::1", "::ffff:193.51.24.1"] {
+    for public in ["1.1.1.1", "193.51.24.1", "100.128.0.1", "2a01:e0a::1", "::ffff:193.51.24.1", "2002:c133:1801::1"] {
         assert!(is_public(public.parse().unwrap()), "{public}");
     }
 }
