@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use mail_parser::{Message, MessageParser, MimeHeaders};
 use serde::Serialize;
+use sha2::Digest;
 
 use super::Core;
 use super::mail;
@@ -110,9 +111,15 @@ impl InboundService {
         } else {
             format!("{text}\n\n[Pièces jointes non retenues (type, taille ou nombre) : {}]", skipped.join(", "))
         };
-        let result = self.record(&message, &email, name, subject, &mut text, &files).await;
+        let result = match self.record(&message, &email, name, subject, &mut text, &files).await {
+            // Delivered again (a mail server's retry, a mailbox read twice): recorded once.
+            Err(Error::Conflict { code: "already_recorded", .. }) => {
+                Ok(Ingested::Ignored { reason: "already recorded".into() })
+            }
+            other => other,
+        };
         for f in &files {
-            self.core.files.release(&f.file, result.is_ok());
+            self.core.files.release(&f.file, matches!(result, Ok(Ingested::Created { .. } | Ingested::Added { .. })));
         }
         result
     }
@@ -127,13 +134,19 @@ impl InboundService {
         text: &mut String,
         files: &[NewAttachment],
     ) -> Result<Ingested> {
+        // What names this message: its Message-ID, from this sender.
+        let once = message.message_id().map(|id| {
+            let digest = sha2::Sha256::digest(format!("{id}\0{}", email.to_ascii_lowercase()).as_bytes());
+            format!("mail:{}", crate::domain::audit::hex(&digest))
+        });
         if let Some(code) = self.tracking_code(message, email) {
             let body = cut(text, MAX_COMMENT);
-            match self.requests.add_citizen_message(&code, body, files.to_vec()).await {
+            match self.requests.add_citizen_message(&code, body, files.to_vec(), once.clone()).await {
                 Ok(()) => {
                     let id = self.core.repos.requests.id_by_tracking_code(&code)?.unwrap_or_default();
                     return Ok(Ingested::Added { id });
                 }
+                Err(e @ Error::Conflict { code: "already_recorded", .. }) => return Err(e),
                 // A closed request: the message starts a new one.
                 Err(Error::Conflict { .. } | Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
@@ -150,7 +163,10 @@ impl InboundService {
             notify: Some(Notify::Email),
             location: None,
         };
-        let created = self.requests.create(&Actor::system("mail"), Channel::Email, input, None, files.to_vec()).await?;
+        let created = self
+            .requests
+            .create_once(&Actor::system("mail"), Channel::Email, input, None, files.to_vec(), once)
+            .await?;
         Ok(Ingested::Created {
             id: created.request.id,
             registration: created.request.registration,

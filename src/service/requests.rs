@@ -76,6 +76,21 @@ impl RequestService {
         received_at: Option<Timestamp>,
         files: Vec<NewAttachment>,
     ) -> Result<Created> {
+        self.create_once(actor, channel, input, received_at, files, None).await
+    }
+
+    /// `create`, for something that may come twice (an e-mail delivered again): `once`
+    /// names it, and is recorded in the same write; a second time is refused with the
+    /// conflict `already_recorded`, and changes nothing.
+    pub async fn create_once(
+        &self,
+        actor: &Actor,
+        channel: Channel,
+        input: NewRequest,
+        received_at: Option<Timestamp>,
+        files: Vec<NewAttachment>,
+        once: Option<String>,
+    ) -> Result<Created> {
         let (input, _) = self.prepare(actor, channel, input)?;
         let now = self.core.clock.now();
         let received_at = match received_at {
@@ -118,12 +133,16 @@ impl RequestService {
             let (repos, actor, input, files, recorded_by) =
                 (repos.clone(), actor.clone(), input.clone(), files.clone(), recorded_by.clone());
             let (settings, note_id, team_note_id) = (settings.clone(), note_id.clone(), team_note_id.clone());
+            let once = once.clone();
             let written = self
                 .core
                 .store
                 .write(move |tx| {
                     if repos.requests.tracking_code_taken(tx, &code)? {
                         return Err(Error::conflict("tracking_code_taken", "retry").into());
+                    }
+                    if let Some(key) = &once {
+                        record_once(&repos, tx, key, now)?;
                     }
                     let category = repos
                         .catalogue
@@ -221,12 +240,14 @@ impl RequestService {
     }
 
     /// A citizen adds information to their request, with its tracking code as credential.
-    /// Refused once the request is decided (the citizen then makes a new request).
+    /// Refused once the request is decided (the citizen then makes a new request). `once`
+    /// as in `create_once`.
     pub async fn add_citizen_message(
         &self,
         code: &TrackingCode,
         body: String,
         files: Vec<NewAttachment>,
+        once: Option<String>,
     ) -> Result<()> {
         let request = self.by_code(code)?;
         if !request.status.is_open() {
@@ -241,6 +262,9 @@ impl RequestService {
         self.core
             .store
             .write(move |tx| {
+                if let Some(key) = &once {
+                    record_once(&repos, tx, key, now)?;
+                }
                 let old = repos.requests.get_tx(tx, id)?;
                 let mut new = old.clone();
                 let mut changes = Vec::new();
@@ -586,6 +610,19 @@ impl RequestService {
     pub fn now(&self) -> Timestamp {
         self.core.clock.now()
     }
+}
+
+/// Refuses what was already recorded under `key`, else records it.
+fn record_once(
+    repos: &crate::store::Repos,
+    tx: &crate::store::Tx<'_>,
+    key: &str,
+    now: Timestamp,
+) -> crate::store::TxResult<()> {
+    if repos.meta.get_flag_tx(tx, key)?.is_some() {
+        return Err(Error::conflict("already_recorded", "this was already recorded").into());
+    }
+    repos.meta.set_flag(tx, key, now.as_millisecond().max(0) as u64)
 }
 
 fn attachment(file: &NewAttachment, at: Timestamp) -> Attachment {

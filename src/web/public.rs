@@ -217,7 +217,7 @@ async fn post_citizen_message(
     if message.trim().is_empty() {
         return tracking_page(&state, code, String::new(), l.t("tracking.add_required").to_owned());
     }
-    match state.requests.add_citizen_message(&parsed, message, Vec::new()).await {
+    match state.requests.add_citizen_message(&parsed, message, Vec::new(), None).await {
         Ok(()) => Ok(Redirect::to(&format!("/suivi/{parsed}?ajout=1")).into_response()),
         Err(Error::NotFound { .. }) => {
             state.failures.record(ip);

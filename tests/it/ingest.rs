@@ -71,6 +71,15 @@ async fn messages_become_requests_with_their_sender_attachments_and_accents() {
     assert_eq!(names, ["trottoir.png", "assurance.pdf"]);
     assert_eq!(r["attachments"][0]["media_type"], "image/png");
 
+    // Delivered again (a mail server's retry, a mailbox read twice): recorded once, and
+    // its attachments stay.
+    let files = stored_files(&s.data);
+    let (code, stdout, _) = ingest(&s, &fixture("multipart-attachments.eml"));
+    assert_eq!(code, 0);
+    assert_eq!(outcome(&stdout), json!({"outcome": "ignored", "reason": "already recorded"}));
+    assert_eq!(s.list_all("", 10, &s.token("admin")).await.len(), 1);
+    assert_eq!(stored_files(&s.data), files);
+
     // ISO-8859-1, in the subject's encoded words and in the body.
     let (code, stdout, _) = ingest(&s, &fixture("latin1.eml"));
     assert_eq!(code, 0);
@@ -113,6 +122,8 @@ async fn replies_join_their_request_and_automatic_messages_are_never_answered() 
     let (code, stdout, stderr) = ingest(&s, reply.as_bytes());
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(outcome(&stdout), json!({"outcome": "added", "id": id}));
+    let (_, stdout, _) = ingest(&s, reply.as_bytes());
+    assert_eq!(outcome(&stdout)["reason"], "already recorded", "the same reply twice is added once");
     // So does a message whose subject carries the tracking code.
     let tracking = created["tracking_code"].as_str().unwrap();
     let by_subject = format!(
