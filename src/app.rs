@@ -237,6 +237,7 @@ pub fn state(core: &Arc<Core>, config: &Config, federation: Arc<Federation>) -> 
     };
     Ok(AppState {
         requests: RequestService::new(core.clone()),
+        mail: crate::service::mail::MailService::new(core.clone()),
         agendas: AgendaService::new(core.clone()),
         topics: TopicService::new(core.clone()),
         catalogue: CatalogueService::new(core.clone()),

@@ -312,6 +312,25 @@ pub fn queue_for_agents(
     repos.outbox.put(tx, &notification, None)
 }
 
+/// What the web pages see of the outbox.
+#[derive(Clone)]
+pub struct MailService {
+    core: Arc<Core>,
+}
+
+impl MailService {
+    pub fn new(core: Arc<Core>) -> Self {
+        MailService { core }
+    }
+
+    /// The messages waiting to be sent (all of them counted, the first `limit` listed),
+    /// for the admin who wonders why citizens received nothing.
+    pub fn pending(&self, actor: &Actor, limit: usize) -> Result<(usize, Vec<Notification>)> {
+        super::permission::require(actor, super::permission::Action::ManageInstance)?;
+        self.core.repos.outbox.pending(limit)
+    }
+}
+
 /// A fresh notification id.
 pub fn new_id() -> Result<String> {
     Ok(format!("ntf-{:016x}", super::random_u64()?))

@@ -63,6 +63,19 @@ impl OutboxRepo {
         Ok(out)
     }
 
+    /// How many messages wait to be sent, and the first `limit` of them in the order they
+    /// will be tried.
+    pub fn pending(&self, limit: usize) -> Result<(usize, Vec<Notification>)> {
+        let mut out = Vec::new();
+        for item in self.due.iter().take(limit) {
+            let (key, _) = item.map_err(store_error)?;
+            if let Some(n) = self.get(&String::from_utf8_lossy(&key[8..]))? {
+                out.push(n);
+            }
+        }
+        Ok((self.due.len(), out))
+    }
+
     /// When the next pending notification is due (ms), if any.
     pub fn next_due_ms(&self) -> Result<Option<u64>> {
         Ok(self.due.first().map_err(store_error)?.and_then(|(k, _)| super::keys::read_u64(&k, 0)))

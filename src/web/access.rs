@@ -118,6 +118,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/agenda/public.ics", Public),
     (Method::GET, "/admin/parametres", Allowed(Action::ManageInstance)),
     (Method::GET, "/admin/federation", Allowed(Action::ManageInstance)),
+    (Method::GET, "/admin/courriels", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/invitation", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/adhesion", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/approbation", Allowed(Action::ManageInstance)),

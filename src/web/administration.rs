@@ -40,6 +40,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/categories", get(get_categories).post(post_category))
         .route("/admin/categories/{id}", get(get_category).post(post_category_change))
         .route("/admin/journal", get(get_journal))
+        .route("/admin/courriels", get(get_outbox))
         .route("/admin/services", get(get_departments).post(post_new_department))
         .route("/admin/services/{id}", post(post_department))
         .route("/admin/parametres", get(get_settings).post(post_settings))
@@ -585,6 +586,30 @@ async fn get_journal(State(state): State<AppState>, MaybeCaller(caller): MaybeCa
         Ok((entries, people)) => html(
             StatusCode::OK,
             &JournalPage { l: Locale::french(), site: state.portal.site(), user, csrf, entries, people },
+        ),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/outbox.html")]
+struct OutboxPage<'a> {
+    l: &'a Locale,
+    site: Arc<Site>,
+    user: String,
+    csrf: String,
+    waiting: usize,
+    shown: Vec<crate::domain::notification::Notification>,
+}
+
+/// The messages waiting to be sent: how many, and the first ones with their attempts and
+/// the last error (an unreachable mail server shows here first).
+async fn get_outbox(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    match state.mail.pending(&actor, 100) {
+        Ok((waiting, shown)) => html(
+            StatusCode::OK,
+            &OutboxPage { l: Locale::french(), site: state.portal.site(), user, csrf, waiting, shown },
         ),
         Err(e) => ApiError(e).into_response(),
     }

@@ -86,6 +86,7 @@ pub struct MapSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub requests: RequestService,
+    pub mail: crate::service::mail::MailService,
     pub agendas: AgendaService,
     pub topics: TopicService,
     pub catalogue: CatalogueService,

@@ -330,7 +330,7 @@ async fn every_other_page_type_is_audited_in_chromium() {
     run.assert_ok();
     let env = [("LINK", run.stdout.trim().to_owned()), ("REQUEST_ID", id.to_string())];
     let report = scenario(&s, "pages", &env).await;
-    assert_eq!(report["pages"].as_array().map(Vec::len), Some(11), "{report}");
+    assert_eq!(report["pages"].as_array().map(Vec::len), Some(12), "{report}");
     // Outside the browser, the API's clients keep their JSON.
     let (status, body) = s.get("/une-adresse-inconnue", None).await;
     assert_eq!(status, 404);

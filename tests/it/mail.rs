@@ -223,6 +223,15 @@ async fn a_burst_of_messages_survives_the_smtp_server_being_down_and_guichet_bei
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(sink.messages().is_empty());
+    // An admin sees them waiting, tried and failed; an agent does not see that page.
+    let mut admin = crate::browser::signed_in(&s, "dgs@mairie.example", "admin").await;
+    let page = admin.get(&s.at("/admin/courriels")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let count = page.body.split("Messages en attente : <strong>").nth(1).and_then(|r| r.split('<').next());
+    assert!(count.and_then(|c| c.parse::<usize>().ok()).is_some_and(|c| c >= 20), "{}", page.body);
+    assert!(page.body.contains("Accusé de réception") && page.body.contains("citoyen0@example.fr"), "{}", page.body);
+    let mut agent = crate::browser::signed_in(&s, "voirie@mairie.example", "agent").await;
+    assert_eq!(agent.get(&s.at("/admin/courriels")).await.status, 403);
     // Guichet is killed and restarted: the queue is in the store.
     s.kill9();
     s.restart().await;

@@ -1,8 +1,9 @@
 // The page types no other scenario visits, each loaded with its expected status and title
 // and audited, signed in as an administrator: the notices, the board by status, the
-// departments, a category's form, federation (and an invitation made there), a request, an
-// unknown request and an unknown address (error pages in the site's layout, not JSON). Then a browser without a session opening
-// an agents' page is sent to the sign-in page.
+// departments, a category's form, the outbox, federation (and an invitation made there), a
+// request, an unknown request and an unknown address (error pages in the site's layout, not
+// JSON). Then a browser without a session opening an agents' page is sent to the sign-in
+// page.
 //
 // Env: `LINK`, a single-use sign-in link of an administrator; `REQUEST_ID`, a request.
 
@@ -24,6 +25,7 @@ export default async function pages(t) {
         ['/admin/services', 200, 'Services'],
         ['/admin/categories/voirie', 200, 'Voirie (voirie)'],
         ['/admin/federation', 200, 'Fédération'],
+        ['/admin/courriels', 200, 'Messages en attente'],
         [`/agent/demandes/${t.env('REQUEST_ID')}`, 200, null],
         ['/agent/demandes/999999', 404, 'Page introuvable'],
         ['/une-adresse-inconnue', 404, 'Page introuvable'],
