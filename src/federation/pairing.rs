@@ -508,3 +508,6 @@ impl Instance {
         crate::domain::audit::hex(&Sha256::digest(self.verifying_key().as_bytes()))
     }
 }
+
+#[cfg(test)]
+mod tests;

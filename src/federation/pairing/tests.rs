@@ -1,0 +1,106 @@
+//! Invitations that must not pair: expired, reused, or with a forged proof; and the same
+//! request that pairs when the invitation is good. On a real store with a clock the test
+//! moves, the joiner's key document served on loopback.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+
+use super::*;
+use crate::clock::{Clock, ManualClock};
+use crate::federation::keys::{Identity, key_document};
+
+const INVITER: &str = "https://epci.example";
+
+fn federation(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>, Federation) {
+    let (dir, core) = crate::service::testing::core(clock, false);
+    let identity =
+        Identity { base_url: INVITER.into(), name: "EPCI".into(), kind: "epci".into(), code: "200067007".into() };
+    let federation =
+        Federation::new(core.clone(), Instance::new(identity, SigningKey::from_bytes(&[1; 32])), true).unwrap();
+    (dir, core, federation)
+}
+
+fn joiner_identity(base_url: &str) -> Identity {
+    Identity { base_url: base_url.into(), name: "Mairie".into(), kind: "commune".into(), code: "67482".into() }
+}
+
+/// The joiner's instance, as far as pairing needs it: its key document on loopback.
+async fn joiner_serving(key: &SigningKey) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let document = key_document(&joiner_identity(&url), key, 1_795_435_200_000).canonical();
+    let app =
+        axum::Router::new().route("/.well-known/guichet/keys", axum::routing::get(move || async move { document }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A `pair.request` from the joiner at `joiner_url` for `link`, with the proof made from
+/// `secret`.
+fn request(federation: &Federation, joiner_url: &str, link: &InvitationLink, secret: &str, now: i64) -> Vec<u8> {
+    let joiner = SigningKey::from_bytes(&[2; 32]);
+    let identity = joiner_identity(joiner_url);
+    let inviter_key = public_b64(&federation.instance.verifying_key());
+    let content = Value::Object(BTreeMap::from([
+        ("key_document".to_owned(), key_document(&identity, &joiner, now)),
+        (
+            "proof".to_owned(),
+            Value::String(proof(secret, &link.id, &inviter_key, &public_b64(&joiner.verifying_key()))),
+        ),
+    ]));
+    let s = |v: &str| Value::String(v.to_owned());
+    let mut message = Value::Object(BTreeMap::from([
+        ("v".to_owned(), Value::Int(1)),
+        ("id".to_owned(), s(&new_id(now, [3; 10]))),
+        ("type".to_owned(), s("pair.request")),
+        ("origin".to_owned(), s(joiner_url)),
+        ("key".to_owned(), s(&key_id(&joiner.verifying_key()))),
+        ("to".to_owned(), Value::Array(vec![s(INVITER)])),
+        ("created_at".to_owned(), Value::Int(now)),
+        (
+            "object".to_owned(),
+            Value::Object(BTreeMap::from([
+                ("kind".to_owned(), s("pairing")),
+                ("id".to_owned(), s(&link.id)),
+                ("version".to_owned(), Value::Int(1)),
+            ])),
+        ),
+        ("content".to_owned(), content),
+    ]));
+    add_signature(&mut message, joiner_url, &joiner, Context::Pairing);
+    message.canonical()
+}
+
+#[tokio::test]
+async fn expired_reused_and_forged_invitations_are_refused_and_a_good_one_pairs() {
+    let clock = Arc::new(ManualClock::new("2026-11-23T09:00:00Z".parse().unwrap()));
+    let (_dir, core, federation) = federation(clock.clone());
+    let joiner = joiner_serving(&SigningKey::from_bytes(&[2; 32])).await;
+    let admin = Actor::system("test");
+    let now = || clock.now().as_millisecond();
+    let invite = || async { InvitationLink::parse(&federation.invite(&admin).await.unwrap().link).unwrap() };
+    let (first, second) = (invite().await, invite().await);
+
+    // A forged proof (the right invitation, another secret): refused.
+    let forged = request(&federation, &joiner, &first, "AAAAAAAAAAAAAAAAAAAAAA", now());
+    assert!(matches!(federation.receive(&forged).await, Err(Error::Forbidden)));
+
+    // The good one, six days later: it pairs (awaiting the admin's approval).
+    clock.advance(SignedDuration::from_hours(24 * 6));
+    let good = request(&federation, &joiner, &first, &first.secret, now());
+    let answer = federation.receive(&good).await.unwrap();
+    assert_eq!(answer["status"], "awaiting_approval");
+    assert_eq!(core.repos.peers.peers().unwrap().len(), 1);
+    // The same again: used.
+    assert!(matches!(federation.receive(&good).await, Err(Error::Forbidden)), "single use");
+
+    // The second invitation, seven days and a millisecond after it was made: expired, though
+    // the same request a moment earlier would have paired.
+    clock.advance(SignedDuration::from_hours(24) + SignedDuration::from_millis(1));
+    let late = request(&federation, &joiner, &second, &second.secret, now());
+    assert!(matches!(federation.receive(&late).await, Err(Error::Forbidden)));
+    let stored = core.repos.peers.invitation(&second.id).unwrap().unwrap();
+    assert!(stored.used_by.is_none(), "an expired invitation is not consumed");
+    core.store.close();
+}
