@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::mail::{SmtpSink, header, smtp_settings};
-use crate::support::*;
+use crate::mail::{SmtpSink, header};
 
 const TLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
 const MAIL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mail");
@@ -143,22 +142,22 @@ async fn the_mailbox_is_read_over_imaps_and_each_message_recorded_once() {
     big.resize(2 << 20, b'x');
     dovecot.deliver(&big);
 
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    sink.start();
-    let mut settings = smtp_settings(sink.port);
+    let sink = SmtpSink::started();
+    let (port, ca) =
+        (format!("inbound_mail.imap_port={}", dovecot.port), format!("inbound_mail.imap_ca_file={TLS}/cert.pem"));
+    let mut flags = Vec::new();
     for setting in [
-        "inbound_mail.imap_host=localhost".to_owned(),
-        format!("inbound_mail.imap_port={}", dovecot.port),
-        "inbound_mail.imap_username=mairie".into(),
-        "inbound_mail.imap_password=secret".into(),
-        "inbound_mail.imap_poll_seconds=5".into(),
-        format!("inbound_mail.imap_ca_file={TLS}/cert.pem"),
-        "inbound_mail.max_message_mib=1".into(),
+        "inbound_mail.imap_host=localhost",
+        &port,
+        "inbound_mail.imap_username=mairie",
+        "inbound_mail.imap_password=secret",
+        "inbound_mail.imap_poll_seconds=5",
+        &ca,
+        "inbound_mail.max_message_mib=1",
     ] {
-        settings.extend(["--set".to_owned(), setting]);
+        flags.extend(["--set", setting]);
     }
-    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let s = sink.guichet(&flags).await;
     let admin = s.token("admin");
 
     // Every message is read and marked: three requests (one from a message someone had

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::mail::{SmtpSink, header, smtp_settings};
+use crate::mail::{SmtpSink, header};
 use crate::support::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mail");
@@ -101,11 +101,8 @@ async fn messages_become_requests_with_their_sender_attachments_and_accents() {
 
 #[tokio::test]
 async fn replies_join_their_request_and_automatic_messages_are_never_answered() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    sink.start();
-    let settings = smtp_settings(sink.port);
-    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let sink = SmtpSink::started();
+    let s = sink.guichet(&[]).await;
 
     // A request by e-mail: its sender gets the acknowledgement.
     let (code, stdout, _) = ingest(&s, &fixture("latin1.eml"));
@@ -186,11 +183,8 @@ async fn replies_join_their_request_and_automatic_messages_are_never_answered() 
 
 #[tokio::test]
 async fn a_bounce_of_our_message_is_recorded_on_its_request_and_a_vacation_reply_is_not() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    sink.start();
-    let settings = smtp_settings(sink.port);
-    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let sink = SmtpSink::started();
+    let s = sink.guichet(&[]).await;
     let (_, stdout, _) = ingest(&s, &fixture("latin1.eml"));
     let id = outcome(&stdout)["id"].as_u64().unwrap();
     let messages = sink.wait_for(1, 20).await;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,21 +17,37 @@ const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/site");
 
 /// An SMTP server on loopback that keeps every message it accepts as a file.
 pub struct SmtpSink {
-    dir: PathBuf,
+    dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
 }
 
 impl SmtpSink {
-    pub fn new(dir: &Path) -> SmtpSink {
+    /// A new server, started.
+    pub fn started() -> SmtpSink {
+        let mut sink = SmtpSink::stopped();
+        sink.start();
+        sink
+    }
+
+    /// A new server, not started yet.
+    pub fn stopped() -> SmtpSink {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        SmtpSink { dir: dir.to_owned(), port, child: None }
+        SmtpSink { dir: tempfile::tempdir().unwrap(), port, child: None }
+    }
+
+    /// A Guichet that sends through this server, with `extra` flags.
+    pub async fn guichet(&self, extra: &[&str]) -> Server {
+        let settings = smtp_settings(self.port);
+        let mut args: Vec<&str> = settings.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        Server::start(&args).await
     }
 
     pub fn start(&mut self) {
         let mut child = Command::new("python3")
             .arg(SINK)
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .arg(self.port.to_string())
             .env("PYTHONPATH", SITE)
             .stdout(Stdio::piped())
@@ -53,7 +69,7 @@ impl SmtpSink {
 
     /// Every message received so far, as text, in order of arrival.
     fn received(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else { return Vec::new() };
         let mut files: Vec<PathBuf> =
             entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
         files.sort();
@@ -126,11 +142,8 @@ async fn citizen(s: &Server, email: &str, notify: &str, description: &str) -> se
 
 #[tokio::test]
 async fn citizens_who_chose_email_get_the_acknowledgement_status_changes_and_answers_and_can_stop_them() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    sink.start();
-    let settings = smtp_settings(sink.port);
-    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let mut sink = SmtpSink::started();
+    let s = sink.guichet(&[]).await;
     let agent = s.token("agent");
 
     let created = citizen(&s, "marie.dupont@example.fr", "email", "Lampadaire éteint rue Haute").await;
@@ -210,10 +223,8 @@ async fn citizens_who_chose_email_get_the_acknowledgement_status_changes_and_ans
 
 #[tokio::test]
 async fn a_burst_of_messages_survives_the_smtp_server_being_down_and_guichet_being_killed() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    let settings = smtp_settings(sink.port);
-    let mut s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let mut sink = SmtpSink::stopped();
+    let mut s = sink.guichet(&[]).await;
 
     // The server is down: 20 requests are acknowledged on the web, their e-mails wait.
     let mut expected = BTreeMap::new();
@@ -283,11 +294,8 @@ fn decode_html(message: &str) -> String {
 
 #[tokio::test]
 async fn a_category_words_its_own_messages_and_keeps_the_legal_mentions() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    sink.start();
-    let settings = smtp_settings(sink.port);
-    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let sink = SmtpSink::started();
+    let s = sink.guichet(&[]).await;
     let mut admin = crate::browser::signed_in(&s, "dgs@mairie.example", "admin").await;
     let page = admin.get(&s.at("/admin/categories/voirie")).await;
     let csrf = page.input("csrf_token").unwrap();
@@ -344,11 +352,8 @@ async fn a_category_words_its_own_messages_and_keeps_the_legal_mentions() {
 
 #[tokio::test]
 async fn invitations_and_sign_in_links_go_by_email_and_the_link_is_not_kept() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    sink.start();
-    let settings = smtp_settings(sink.port);
-    let mut s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let sink = SmtpSink::started();
+    let mut s = sink.guichet(&[]).await;
 
     // An agent invited from the command line: the link is printed and e-mailed.
     let run = s.cli(&["admin", "invite", "--email", "voirie@mairie.example", "--role", "agent"]);
@@ -400,11 +405,8 @@ async fn invitations_and_sign_in_links_go_by_email_and_the_link_is_not_kept() {
 
 #[tokio::test]
 async fn a_departments_mailbox_hears_of_new_requests_and_agents_of_what_they_are_given() {
-    let scratch = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(scratch.path());
-    sink.start();
-    let settings = smtp_settings(sink.port);
-    let s = Server::start(&settings.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let sink = SmtpSink::started();
+    let s = sink.guichet(&[]).await;
     let admin = s.token("admin");
     let technique =
         json!({"id": "technique", "name": "Services techniques", "email": "st@mairie.example", "active": true});
