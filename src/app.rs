@@ -112,19 +112,23 @@ fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {
     })
 }
 
+/// A secret given in the configuration, or the first line of the file named instead (so
+/// that it stays out of the configuration file); `key` names that setting in errors.
+fn secret_or_file(secret: &str, file: &str, key: &str) -> anyhow::Result<String> {
+    if file.is_empty() {
+        return Ok(secret.to_owned());
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("{key} {file}"))?;
+    Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+}
+
 /// The identity provider client, if `[oidc]` names one.
 fn oidc_client(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<OidcClient>>> {
     let o = &config.oidc;
     if !o.enabled() {
         return Ok(None);
     }
-    let secret = if o.client_secret_file.is_empty() {
-        o.client_secret.clone()
-    } else {
-        let text = std::fs::read_to_string(&o.client_secret_file)
-            .with_context(|| format!("[oidc] client_secret_file {}", o.client_secret_file))?;
-        text.lines().next().unwrap_or_default().trim().to_owned()
-    };
+    let secret = secret_or_file(&o.client_secret, &o.client_secret_file, "[oidc] client_secret_file")?;
     Ok(Some(Arc::new(OidcClient::new(o, secret, public_url)?)))
 }
 
@@ -150,13 +154,7 @@ fn mailbox(config: &Config) -> anyhow::Result<Option<crate::service::imap::Mailb
     if m.imap_host.is_empty() {
         return Ok(None);
     }
-    let password = if m.imap_password_file.is_empty() {
-        m.imap_password.clone()
-    } else {
-        let text = std::fs::read_to_string(&m.imap_password_file)
-            .with_context(|| format!("[inbound_mail] imap_password_file {}", m.imap_password_file))?;
-        text.lines().next().unwrap_or_default().trim().to_owned()
-    };
+    let password = secret_or_file(&m.imap_password, &m.imap_password_file, "[inbound_mail] imap_password_file")?;
     let mailbox = crate::service::imap::Mailbox::new(
         &m.imap_host,
         u16::try_from(m.imap_port).context("[inbound_mail] imap_port")?,
@@ -175,13 +173,7 @@ fn mailer(config: &Config) -> anyhow::Result<Option<crate::service::mail::Mailer
     if !m.enabled() {
         return Ok(None);
     }
-    let password = if m.password_file.is_empty() {
-        m.password.clone()
-    } else {
-        let text = std::fs::read_to_string(&m.password_file)
-            .with_context(|| format!("[smtp] password_file {}", m.password_file))?;
-        text.lines().next().unwrap_or_default().trim().to_owned()
-    };
+    let password = secret_or_file(&m.password, &m.password_file, "[smtp] password_file")?;
     let credentials = (!m.username.is_empty()).then(|| (m.username.clone(), password));
     let port = u16::try_from(m.port).context("[smtp] port")?;
     let mailer = crate::service::mail::Mailer::new(&m.host, port, &m.security, credentials, &m.from)?;

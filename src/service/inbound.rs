@@ -227,17 +227,13 @@ pub fn automatic(message: &Message<'_>) -> Option<&'static str> {
     if raw("Return-Path").is_some_and(|v| v == "<>" || v.is_empty()) {
         return Some("empty return path");
     }
-    if message.content_type().is_some_and(|ct| {
-        ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
-    }) {
+    if is_report(message) {
         return Some("delivery report");
     }
     if raw("X-Autoreply").is_some() || raw("X-Autorespond").is_some() || raw("List-Id").is_some() {
         return Some("auto-reply or list");
     }
-    let sender =
-        message.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_ascii_lowercase();
-    if sender.starts_with("mailer-daemon@") || sender.starts_with("postmaster@") {
+    if from_mailer(message) {
         return Some("mailer daemon");
     }
     None
@@ -246,12 +242,21 @@ pub fn automatic(message: &Message<'_>) -> Option<&'static str> {
 /// Whether an automatic message is a delivery failure report (not an auto-reply, which
 /// also names the message it answers): a delivery report, or a message from the mailer.
 fn is_bounce(message: &Message<'_>) -> bool {
-    let report = message.content_type().is_some_and(|ct| {
+    is_report(message) || from_mailer(message)
+}
+
+/// A delivery report (RFC 3464: `multipart/report`).
+fn is_report(message: &Message<'_>) -> bool {
+    message.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
-    });
+    })
+}
+
+/// Sent by a mail server itself rather than a person.
+fn from_mailer(message: &Message<'_>) -> bool {
     let sender =
         message.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_ascii_lowercase();
-    report || sender.starts_with("mailer-daemon@") || sender.starts_with("postmaster@")
+    sender.starts_with("mailer-daemon@") || sender.starts_with("postmaster@")
 }
 
 /// At most `max` characters of `text`, cut at a character boundary, with a mark when cut.
