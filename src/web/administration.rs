@@ -1,6 +1,6 @@
-//! Admin pages: accounts (approval, role, departments, sessions), invitations, guests, the
-//! categories citizens choose from, departments, the portal settings (texts, colour, logo,
-//! public map), and a read-only view of the audit journal.
+//! Admin pages: accounts (approval, role, departments, sessions), invitations, guests,
+//! departments, the portal settings (texts, colour, logo, public map), the messages waiting
+//! to be sent, and a read-only view of the audit journal. Categories have their own module.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,9 +21,7 @@ use crate::domain::Error;
 use crate::domain::account::{Account, AccountStatus, Guest, GuestStatus, Invitation, Scope};
 use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::audit::AuditEntry;
-use crate::domain::catalogue::{
-    Category, CitizenMessages, Department, ImplicitDecision, ImplicitOutcome, RequiredField,
-};
+use crate::domain::catalogue::Department;
 use crate::domain::portal::{Logo, MAX_LOGO_BYTES};
 use crate::l10n::Locale;
 use crate::service::accounts::AccountChange;
@@ -37,8 +35,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/comptes/{id}/sessions", post(post_revoke))
         .route("/admin/invitations", post(post_invitation))
         .route("/admin/invites/{id}/approbation", post(post_guest_approval))
-        .route("/admin/categories", get(get_categories).post(post_category))
-        .route("/admin/categories/{id}", get(get_category).post(post_category_change))
         .route("/admin/journal", get(get_journal))
         .route("/admin/courriels", get(get_outbox))
         .route("/admin/services", get(get_departments).post(post_new_department))
@@ -84,9 +80,12 @@ impl AccountsPage<'_> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct Flash {
-    ok: Option<String>,
+pub(super) struct Flash {
+    pub(super) ok: Option<String>,
 }
+
+/// What went wrong with a form: the field (its id in the form) and why.
+pub(super) type FormProblem = (String, String);
 
 async fn get_accounts(
     State(state): State<AppState>,
@@ -237,315 +236,6 @@ async fn post_guest_approval(
             accounts_page(&state, &actor, csrf, user, String::new(), String::new(), message)
         }
         Err(e) => ApiError(e).into_response(),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin/categories.html")]
-struct CategoriesPage<'a> {
-    l: &'a Locale,
-    site: Arc<Site>,
-    user: String,
-    csrf: String,
-    categories: Vec<Category>,
-    notice: String,
-    problem: String,
-    /// The new-category form, as it was sent when it was refused.
-    form: CategoryForm,
-}
-
-impl CategoriesPage<'_> {
-    fn department<'a>(&'a self, id: &'a str) -> &'a str {
-        self.form.departments.get(id).map_or(id, String::as_str)
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin/category.html")]
-struct CategoryPage<'a> {
-    l: &'a Locale,
-    site: Arc<Site>,
-    user: String,
-    csrf: String,
-    id: String,
-    name: String,
-    problem: String,
-    form: CategoryForm,
-}
-
-/// A category's form as shown: the values (typed, or the category's own), the field at
-/// fault, the departments to choose from, and whether it edits an existing category.
-struct CategoryForm {
-    typed: Vec<(String, String)>,
-    problem_field: String,
-    departments: BTreeMap<String, String>,
-    editing: bool,
-}
-
-impl CategoryForm {
-    fn typed(&self, name: &str, default: &str) -> String {
-        self.typed.iter().find(|(k, _)| k == name).map_or_else(|| default.to_owned(), |(_, v)| v.clone())
-    }
-
-    fn ticked(&self, name: &str, value: &str) -> bool {
-        self.typed.iter().any(|(k, v)| k == name && v == value)
-    }
-
-    fn at_fault(&self, field: &str) -> bool {
-        self.problem_field == field
-    }
-
-    /// An existing category as form values.
-    fn values_of(c: &Category) -> Vec<(String, String)> {
-        let mut typed = vec![
-            ("id".to_owned(), c.id.clone()),
-            ("name".to_owned(), c.name.clone()),
-            ("description".to_owned(), c.description.clone()),
-            ("department".to_owned(), c.department.clone()),
-            ("sla_days".to_owned(), c.sla_days.to_string()),
-        ];
-        typed.extend(c.required.iter().map(|r| ("required".to_owned(), required_name(*r).to_owned())));
-        if let Some(implicit) = &c.implicit_decision {
-            typed.push(("implicit_months".to_owned(), implicit.months.to_string()));
-            let outcome = match implicit.outcome {
-                ImplicitOutcome::Acceptance => "acceptance",
-                ImplicitOutcome::Rejection => "rejection",
-            };
-            typed.push(("implicit_outcome".to_owned(), outcome.to_owned()));
-        }
-        for (name, text) in [
-            ("message_acknowledgement", &c.messages.acknowledgement),
-            ("message_status", &c.messages.status),
-            ("message_reply", &c.messages.reply),
-        ] {
-            typed.push((name.to_owned(), text.clone()));
-        }
-        for (flag, on) in [("public", c.public), ("active", c.active)] {
-            if on {
-                typed.push((flag.to_owned(), "1".to_owned()));
-            }
-        }
-        typed
-    }
-}
-
-const REQUIRED_FIELDS: [(RequiredField, &str); 5] = [
-    (RequiredField::Name, "name"),
-    (RequiredField::Email, "email"),
-    (RequiredField::Phone, "phone"),
-    (RequiredField::PostalAddress, "postal_address"),
-    (RequiredField::Location, "location"),
-];
-
-fn required_name(field: RequiredField) -> &'static str {
-    REQUIRED_FIELDS.iter().find(|(f, _)| *f == field).map_or("", |(_, name)| name)
-}
-
-/// What went wrong with a category form: the field (its id in the form) and why.
-type FormProblem = (String, String);
-
-/// The category a form describes; `id` is the form's for a new category, the address's when
-/// editing (an identifier never changes: requests and peers refer to it).
-fn category_from_form(fields: &[(String, String)], id: Option<&str>) -> Result<Category, FormProblem> {
-    let l = Locale::french();
-    let value =
-        |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
-    let multiline = |name: &str| value(name).replace("\r\n", "\n");
-    let problem = |field: &str, key: &str| (field.to_owned(), l.t(key).to_owned());
-    let required = fields
-        .iter()
-        .filter(|(k, _)| k == "required")
-        .filter_map(|(_, v)| REQUIRED_FIELDS.iter().find(|(_, name)| name == v).map(|(f, _)| *f))
-        .collect();
-    let sla_days = value("sla_days").parse::<u32>().map_err(|_| problem("c-sla", "admin.sla_invalid"))?;
-    let implicit_decision = match value("implicit_months").as_str() {
-        "" => None,
-        months => Some(ImplicitDecision {
-            months: months.parse().map_err(|_| problem("c-implicit", "admin.implicit_invalid"))?,
-            outcome: if value("implicit_outcome") == "acceptance" {
-                ImplicitOutcome::Acceptance
-            } else {
-                ImplicitOutcome::Rejection
-            },
-        }),
-    };
-    Ok(Category {
-        id: id.map_or_else(|| value("id"), str::to_owned),
-        name: value("name"),
-        description: value("description"),
-        department: value("department"),
-        sla_days,
-        required,
-        implicit_decision,
-        public: fields.iter().any(|(k, _)| k == "public"),
-        active: id.is_none() || fields.iter().any(|(k, _)| k == "active"),
-        messages: CitizenMessages {
-            acknowledgement: multiline("message_acknowledgement"),
-            status: multiline("message_status"),
-            reply: multiline("message_reply"),
-        },
-    })
-}
-
-/// Where a refused category went wrong, in the form's words.
-fn category_problem(e: &Error) -> Option<FormProblem> {
-    let l = Locale::french();
-    let (id, key) = match e {
-        Error::Invalid { field, .. } => match field.as_deref() {
-            Some("id") => ("c-id", "admin.id_invalid"),
-            Some("name") => ("c-name", "admin.name_invalid"),
-            Some("sla_days") => ("c-sla", "admin.sla_invalid"),
-            Some("department") => ("c-department", "form_error.invalid"),
-            Some(f) if f.starts_with("implicit") => ("c-implicit", "admin.implicit_invalid"),
-            Some("messages.acknowledgement") => ("c-message-acknowledgement", "admin.message_invalid"),
-            Some("messages.status") => ("c-message-status", "admin.message_invalid"),
-            Some("messages.reply") => ("c-message-reply", "admin.message_invalid"),
-            _ => ("c-name", "form_error.invalid"),
-        },
-        Error::Conflict { .. } => ("c-id", "admin.id_taken"),
-        _ => return None,
-    };
-    Some((id.to_owned(), l.t(key).to_owned()))
-}
-
-fn department_names(state: &AppState, actor: &Actor) -> Result<BTreeMap<String, String>, Error> {
-    Ok(state.catalogue.departments(actor)?.into_iter().map(|d| (d.id, d.name)).collect())
-}
-
-fn categories_page(
-    state: &AppState,
-    actor: &Actor,
-    (csrf, user): (String, String),
-    notice: String,
-    problem: Option<FormProblem>,
-    typed: Vec<(String, String)>,
-) -> Response {
-    let (problem_field, problem) = problem.unwrap_or_default();
-    let result = (|| {
-        let mut categories = state.catalogue.categories(actor)?;
-        categories.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok::<_, Error>((categories, department_names(state, actor)?))
-    })();
-    match result {
-        Ok((categories, departments)) => {
-            let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-            let form = CategoryForm { typed, problem_field, departments, editing: false };
-            let page = CategoriesPage {
-                l: Locale::french(),
-                site: state.portal.site(),
-                user,
-                csrf,
-                categories,
-                notice,
-                problem,
-                form,
-            };
-            html(status, &page)
-        }
-        Err(e) => ApiError(e).into_response(),
-    }
-}
-
-async fn get_categories(
-    State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
-    Query(f): Query<Flash>,
-) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let notice = f.ok.map(|_| Locale::french().t("agent.saved").to_owned()).unwrap_or_default();
-    categories_page(&state, &actor, (csrf, user), notice, None, Vec::new())
-}
-
-/// A new category: identifier, name, description, department, delay, required fields,
-/// implicit decision.
-async fn post_category(
-    State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
-    axum::Form(fields): axum::Form<Vec<(String, String)>>,
-) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let typed: Vec<(String, String)> = fields.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
-    let category = match category_from_form(&fields, None) {
-        Ok(category) => category,
-        Err(problem) => return categories_page(&state, &actor, (csrf, user), String::new(), Some(problem), typed),
-    };
-    match state.catalogue.put_category(&actor, category, true).await {
-        Ok(_) => Redirect::to("/admin/categories?ok=1").into_response(),
-        Err(e) => match category_problem(&e) {
-            Some(problem) => categories_page(&state, &actor, (csrf, user), String::new(), Some(problem), typed),
-            None => ApiError(e).into_response(),
-        },
-    }
-}
-
-fn category_page(
-    state: &AppState,
-    actor: &Actor,
-    (csrf, user): (String, String),
-    id: &str,
-    problem: Option<FormProblem>,
-    typed: Option<Vec<(String, String)>>,
-) -> Response {
-    let result = (|| {
-        let category = state.catalogue.categories(actor)?.into_iter().find(|c| c.id == id);
-        let category = category.ok_or(Error::not_found("category"))?;
-        Ok::<_, Error>((category, department_names(state, actor)?))
-    })();
-    match result {
-        Ok((category, departments)) => {
-            let (problem_field, problem) = problem.unwrap_or_default();
-            let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-            let typed = typed.unwrap_or_else(|| CategoryForm::values_of(&category));
-            let form = CategoryForm { typed, problem_field, departments, editing: true };
-            let page = CategoryPage {
-                l: Locale::french(),
-                site: state.portal.site(),
-                user,
-                csrf,
-                id: category.id,
-                name: category.name,
-                problem,
-                form,
-            };
-            html(status, &page)
-        }
-        Err(e) => ApiError(e).into_response(),
-    }
-}
-
-async fn get_category(
-    State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
-) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    category_page(&state, &actor, (csrf, user), &id, None, None)
-}
-
-/// Changes a category: name, description, department, delay, required fields, implicit
-/// decision, whether the portal offers it and whether it is still in use.
-async fn post_category_change(
-    State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
-    Path(id): Path<String>,
-    axum::Form(fields): axum::Form<Vec<(String, String)>>,
-) -> Response {
-    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
-    let mut typed: Vec<(String, String)> = fields.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
-    typed.push(("id".to_owned(), id.clone()));
-    let result = match category_from_form(&fields, Some(&id)) {
-        Ok(category) => {
-            state.catalogue.put_category(&actor, category, false).await.map_err(|e| match category_problem(&e) {
-                Some(problem) => Ok(problem),
-                None => Err(e),
-            })
-        }
-        Err(problem) => Err(Ok(problem)),
-    };
-    match result {
-        Ok(_) => Redirect::to("/admin/categories?ok=1").into_response(),
-        Err(Ok(problem)) => category_page(&state, &actor, (csrf, user), &id, Some(problem), Some(typed)),
-        Err(Err(e)) => ApiError(e).into_response(),
     }
 }
 

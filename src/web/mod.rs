@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod admin_categories;
 pub mod administration;
 pub mod agendas;
 pub mod auth;
@@ -171,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recording::router())
         .merge(overview::router())
         .merge(administration::router())
+        .merge(admin_categories::router())
         .merge(agendas::router())
         .merge(topics::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))
