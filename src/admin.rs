@@ -48,6 +48,20 @@ pub enum AdminRequest {
         link: String,
     },
     FederationPeers,
+    /// Delivery to each peer: queue, last success, failures, dead letters.
+    FederationDeliveries,
+    FederationRetry {
+        peer: String,
+    },
+    FederationCompetences,
+    FederationState {
+        peer: String,
+    },
+    FederationCompetence {
+        category: String,
+        insee: String,
+        peer: String,
+    },
     FederationApprove {
         peer: String,
         short_code: String,
@@ -88,6 +102,17 @@ pub async fn handle(
         AdminRequest::FederationInvite => Ok(to_json(&federation.invite(&cli).await?)),
         AdminRequest::FederationJoin { link } => Ok(to_json(&federation.join(&cli, &link).await?)),
         AdminRequest::FederationPeers => Ok(to_json(&federation.peers(&cli)?)),
+        AdminRequest::FederationDeliveries => Ok(to_json(&federation.deliveries(&cli)?)),
+        AdminRequest::FederationRetry { peer } => {
+            federation.retry_now(&cli, &peer).await?;
+            Ok(serde_json::json!({"retry": peer}))
+        }
+        AdminRequest::FederationCompetences => Ok(to_json(&federation.competences(&cli)?)),
+        AdminRequest::FederationState { peer } => federation.shared_state(&cli, &peer),
+        AdminRequest::FederationCompetence { category, insee, peer } => {
+            federation.set_competence(&cli, &category, &insee, &peer).await?;
+            Ok(to_json(&federation.competences(&cli)?))
+        }
         AdminRequest::FederationApprove { peer, short_code } => {
             let (view, told) = federation.approve(&cli, &peer, &short_code).await?;
             Ok(serde_json::json!({"peer": view, "told": told}))

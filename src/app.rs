@@ -91,7 +91,9 @@ pub fn open_core(config: &Config, clock: Arc<dyn Clock>, public_url: String) -> 
         inbound_category: config.inbound_mail.category.clone(),
         inbound_max_bytes: config.inbound_mail.max_bytes(),
     };
-    Ok(Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default() }))
+    let key = load_or_create_key(&data_dir)?;
+    let outbox = Arc::new(crate::federation::Outbox::new(settings.public_url.clone(), key));
+    Ok(Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default(), outbox }))
 }
 
 fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {
@@ -216,7 +218,9 @@ pub fn federation(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow:
         code: if code.is_empty() { i.insee_code.clone() } else { code.clone() },
     };
     let instance = crate::federation::Instance::new(identity, key);
-    Ok(Arc::new(Federation::new(core.clone(), instance, config.federation.allow_private_addresses)?))
+    let f = &config.federation;
+    let retry_base = Duration::from_secs(u64::from(f.retry_base_seconds));
+    Ok(Arc::new(Federation::new(core.clone(), instance, f.allow_private_addresses, retry_base)?))
 }
 
 pub fn state(core: &Arc<Core>, config: &Config, federation: Arc<Federation>) -> anyhow::Result<AppState> {
@@ -305,6 +309,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         admin::bind(&data_dir).context("the admin channel is needed by `guichet backup`, `admin token`...")?;
     let federation = federation(&core, &config, key.clone())?;
     let admin = tokio::spawn(admin::serve(admin_socket, core.clone(), data_dir.clone(), federation.clone()));
+    let peers = tokio::spawn(crate::federation::run(federation.clone()));
     let app_state = state(&core, &config, federation)?;
     if let Some(link) = app_state.accounts.bootstrap_link().await? {
         // The one way in on a new instance: printed, never stored in clear.
@@ -343,6 +348,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     admin.abort();
     sweeper.abort();
+    // A batch being sent is removed from its queue only once the peer answered for it:
+    // at worst it is sent again at the next start, and the peer answers "duplicate".
+    peers.abort();
     // A message being sent is either recorded as sent or still queued: either way nothing
     // is lost, at worst it is sent again at the next start.
     for task in mailer.iter().chain(digest.iter()).chain(mailbox.iter()) {

@@ -406,12 +406,23 @@ impl Default for InboundMailConfig {
 }
 
 /// Federation with the other instances of the territory.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FederationConfig {
     /// Lets the federation client reach private and loopback addresses (and plain http):
     /// for tests and development only.
     pub allow_private_addresses: bool,
+    /// Wait after a first failed delivery to a peer, in seconds; doubled at each failure
+    /// in a row, up to an hour.
+    pub retry_base_seconds: u32,
+    /// Admins are told by e-mail when a peer has been unreachable this many hours.
+    pub unreachable_alert_hours: u32,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig { allow_private_addresses: false, retry_base_seconds: 30, unreachable_alert_hours: 24 }
+    }
 }
 
 /// Text messages to citizens who chose SMS, through the HTTP gateway of any provider.

@@ -101,6 +101,25 @@ enum FederationCommand {
     },
     /// Stop exchanging with a peer (its queues are frozen; nothing is deleted).
     Revoke { peer: String },
+    /// Delivery to each peer: messages waiting, the oldest, last success, failures,
+    /// "unreachable since", and the messages it refused.
+    Deliveries,
+    /// Send what waits for PEER now, without waiting for the end of its backoff.
+    Retry { peer: String },
+    /// The competence table: which paired instance handles which category.
+    Competences,
+    /// A hash of what this instance holds of the requests it shares with PEER: the same on
+    /// both sides once every message has arrived.
+    State { peer: String },
+    /// Say that PEER handles CATEGORY (for the commune --insee, else everywhere); without
+    /// --peer, the competence comes back to this instance.
+    Competence {
+        category: String,
+        #[arg(long, default_value = "")]
+        insee: String,
+        #[arg(long, default_value = "")]
+        peer: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -260,6 +279,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 FederationCommand::Peers => AdminRequest::FederationPeers,
                 FederationCommand::Approve { peer, code } => AdminRequest::FederationApprove { peer, short_code: code },
                 FederationCommand::Revoke { peer } => AdminRequest::FederationRevoke { peer },
+                FederationCommand::Deliveries => AdminRequest::FederationDeliveries,
+                FederationCommand::Retry { peer } => AdminRequest::FederationRetry { peer },
+                FederationCommand::Competences => AdminRequest::FederationCompetences,
+                FederationCommand::State { peer } => AdminRequest::FederationState { peer },
+                FederationCommand::Competence { category, insee, peer } => {
+                    AdminRequest::FederationCompetence { category, insee, peer }
+                }
             };
             let result = through_server_or_store(&config, request).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);

@@ -40,6 +40,12 @@ impl Checks {
         let siren_ok = i.siren.is_empty() || (i.siren.len() == 9 && i.siren.bytes().all(|b| b.is_ascii_digit()));
         self.require(siren_ok, "instance.siren", format!("{:?} is not 9 digits", i.siren));
 
+        let f = &c.federation;
+        let why = "must be between 1 and 3600";
+        self.require((1..=3600).contains(&f.retry_base_seconds), "federation.retry_base_seconds", why);
+        let why = "must be between 1 and 720";
+        self.require((1..=720).contains(&f.unreachable_alert_hours), "federation.unreachable_alert_hours", why);
+
         let h = &c.http;
         let why = format!("{:?} is not an IP address and port, such as 127.0.0.1:8080 or [::]:8080", h.bind);
         self.require(h.bind.parse::<SocketAddr>().is_ok(), "http.bind", why);

@@ -45,6 +45,8 @@ pub enum ActorKind {
     System,
 }
 
+const PEER_PREFIX: &str = "federation:";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Actor {
     pub kind: ActorKind,
@@ -67,6 +69,16 @@ impl Actor {
 
     pub fn system(what: &str) -> Self {
         Actor { kind: ActorKind::System, id: what.to_owned(), role: None, scope: Scope::All, step_up: true }
+    }
+
+    /// A paired instance, for what its messages change here.
+    pub fn peer(base_url: &str) -> Self {
+        Actor::system(&format!("{PEER_PREFIX}{base_url}"))
+    }
+
+    /// Whether this is a paired instance speaking through federation.
+    pub fn is_peer(&self) -> bool {
+        self.kind == ActorKind::System && self.id.starts_with(PEER_PREFIX)
     }
 
     /// An API token: every request, and no step-up to ask for.

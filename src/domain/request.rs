@@ -205,15 +205,44 @@ pub enum Change {
         to: String,
         reason: String,
     },
+    /// Sent to the paired collectivité that holds the competence (`to`: its name).
+    Forwarded {
+        to: String,
+        peer: String,
+    },
+    /// The collectivité it was forwarded to took it on: the maximum processing date is
+    /// now the one counted from its receipt there.
+    ForwardAccepted {
+        by: String,
+        due_at: Timestamp,
+    },
+    /// The collectivité it was forwarded to sent it back, with its reason: it is handled
+    /// here again.
+    ForwardRejected {
+        by: String,
+        reason: String,
+    },
+    /// The collectivité that forwarded it took it back.
+    Withdrawn {
+        by: String,
+    },
 }
 
 impl Change {
     /// What the citizen may see of this change on the tracking page.
     pub fn is_public(&self) -> bool {
         match self {
-            Change::Created { .. } | Change::Status { .. } | Change::Transferred { .. } => true,
+            Change::Created { .. }
+            | Change::Status { .. }
+            | Change::Transferred { .. }
+            | Change::Forwarded { .. }
+            | Change::ForwardAccepted { .. } => true,
             Change::Comment { visibility, .. } => *visibility == Visibility::Public,
-            Change::Assigned { .. } | Change::Attachment { .. } | Change::Undelivered { .. } => false,
+            Change::Assigned { .. }
+            | Change::Attachment { .. }
+            | Change::Undelivered { .. }
+            | Change::ForwardRejected { .. }
+            | Change::Withdrawn { .. } => false,
         }
     }
 }
@@ -439,6 +468,18 @@ impl Request {
         if let Some(reason) = &reason {
             validate_text("reason", reason, MAX_COMMENT, false)?;
         }
+        Ok(self.follow_status(to, reason, at, calendar))
+    }
+
+    /// Takes the status another instance decided (the collectivité holding a forwarded
+    /// request): its transitions were checked there, the clocks are kept here.
+    pub fn follow_status(
+        &mut self,
+        to: Status,
+        reason: Option<String>,
+        at: Timestamp,
+        calendar: &HolidayCalendar,
+    ) -> Change {
         let from = self.status;
         if let Some(since) = self.waiting_since.take() {
             self.due_at = sla::extend_for_waiting(calendar, self.due_at, since, at);
@@ -455,7 +496,7 @@ impl Request {
         self.first_response_at.get_or_insert(at);
         self.status = to;
         self.updated_at = at;
-        Ok(Change::Status { from, to, reason })
+        Change::Status { from, to, reason }
     }
 
     pub fn assign(&mut self, assignee: Option<String>, at: Timestamp) -> Result<Change> {

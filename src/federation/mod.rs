@@ -5,10 +5,14 @@
 mod auth;
 mod canonical;
 mod client;
+mod delivery;
 mod keys;
 mod message;
+mod outbox;
 mod pairing;
 mod peer;
+pub mod records;
+mod shared;
 
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
@@ -18,6 +22,9 @@ pub use keys::{
     key_id, public_key, sign, signed_bytes, verify,
 };
 pub use message::{Draft, MAX_MESSAGE_BYTES, Message, ObjectRef, PinnedKey, Rejection, TYPES, new_id};
+pub use delivery::{DeadLetterView, MAX_BATCH, MAX_BATCH_BYTES, PeerDelivery, Refused, backoff, run, send_path};
+pub use outbox::Outbox;
+pub use shared::{after_change_tx, forward_tx};
 pub use pairing::{Federation, IssuedInvitation, PairingView};
 pub use peer::{
     INVITATION_DAYS, Invitation, InvitationLink, Peer, PeerKey, PeerStatus, invitation_link, proof, same_proof,

@@ -71,23 +71,32 @@ pub struct IssuedInvitation {
 
 /// Federation as the rest of the server uses it.
 pub struct Federation {
-    core: Arc<Core>,
-    instance: Instance,
-    client: Client,
+    pub(super) core: Arc<Core>,
+    pub(super) instance: Instance,
+    pub(super) client: Client,
+    /// First wait after a failed delivery (doubled at each failure, up to an hour).
+    pub(super) retry_base: std::time::Duration,
+    /// Deliveries being applied, by peer.
+    pub(super) in_flight: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Federation {
-    pub fn new(core: Arc<Core>, instance: Instance, allow_private_addresses: bool) -> Result<Federation> {
+    pub fn new(
+        core: Arc<Core>,
+        instance: Instance,
+        allow_private_addresses: bool,
+        retry_base: std::time::Duration,
+    ) -> Result<Federation> {
         let client =
             Client::new(allow_private_addresses).map_err(|e| Error::Internal(format!("federation client: {e}")))?;
-        Ok(Federation { core, instance, client })
+        Ok(Federation { core, instance, client, retry_base, in_flight: Default::default() })
     }
 
     pub fn instance(&self) -> &Instance {
         &self.instance
     }
 
-    fn me(&self) -> &str {
+    pub(super) fn me(&self) -> &str {
         &self.instance.identity.base_url
     }
 
@@ -441,7 +450,7 @@ impl Federation {
 
 /// A response's body, refused beyond `max` bytes (read as it comes: a peer cannot make
 /// this server hold more than that).
-async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+pub(super) async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
     if response.content_length().is_some_and(|n| n > max as u64) {
         return Err(format!("more than {max} bytes"));
     }

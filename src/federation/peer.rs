@@ -29,6 +29,24 @@ pub struct Peer {
     pub key_document: String,
 }
 
+impl Peer {
+    /// Its pinned keys, retired ones included (they still verify older messages).
+    pub fn pinned_keys(&self) -> std::collections::BTreeMap<String, super::PinnedKey> {
+        self.keys
+            .iter()
+            .filter_map(|k| {
+                let key = super::public_key(&k.public_key)?;
+                Some((k.id.clone(), super::PinnedKey { key, retired_at: k.retired_at }))
+            })
+            .collect()
+    }
+
+    /// Its current keys: those that sign deliveries.
+    pub fn current_keys(&self) -> std::collections::BTreeMap<String, ed25519_dalek::VerifyingKey> {
+        self.pinned_keys().into_iter().filter(|(_, k)| k.retired_at.is_none()).map(|(id, k)| (id, k.key)).collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerKey {
     pub id: String,

@@ -75,6 +75,8 @@ pub struct Core {
     pub settings: Settings,
     /// Wakes the e-mail sender when a message is queued.
     pub wake_mailer: Arc<tokio::sync::Notify>,
+    /// Signs and queues the messages to paired instances.
+    pub outbox: Arc<crate::federation::Outbox>,
 }
 
 /// A new secret for a user to hold (session, link, state): 256 random bits, URL-safe, and

@@ -116,12 +116,9 @@ impl RequestService {
                 message: format!("attachments are limited to {} MiB per request", s.max_request_bytes >> 20),
             });
         }
-        let year = sla::paris_date(received_at).year();
         let recorded_by = (actor.kind == ActorKind::Agent).then(|| actor.id.clone());
-        let calendar = s.calendar;
-        let repos = self.core.repos.clone();
+        let ctx = self.context();
         let actor = actor.clone();
-        let settings = Arc::new(self.core.settings.clone());
         let (note_id, team_note_id) = (mail::new_id()?, mail::new_id()?);
         for _attempt in 0..4 {
             let code = TrackingCode::from_random(random_u64()?);
@@ -130,77 +127,23 @@ impl RequestService {
             if self.core.repos.requests.id_by_tracking_code(&code)?.is_some() {
                 continue;
             }
-            let (repos, actor, input, files, recorded_by) =
-                (repos.clone(), actor.clone(), input.clone(), files.clone(), recorded_by.clone());
-            let (settings, note_id, team_note_id) = (settings.clone(), note_id.clone(), team_note_id.clone());
+            let (ctx, actor, input, files, recorded_by) =
+                (ctx.clone(), actor.clone(), input.clone(), files.clone(), recorded_by.clone());
+            let (note_id, team_note_id) = (note_id.clone(), team_note_id.clone());
             let once = once.clone();
             let written = self
                 .core
                 .store
                 .write(move |tx| {
-                    if repos.requests.tracking_code_taken(tx, &code)? {
+                    if ctx.repos.requests.tracking_code_taken(tx, &code)? {
                         return Err(Error::conflict("tracking_code_taken", "retry").into());
                     }
                     if let Some(key) = &once {
-                        record_once(&repos, tx, key, now)?;
+                        record_once(&ctx.repos, tx, key, now)?;
                     }
-                    let category = repos
-                        .catalogue
-                        .category_tx(tx, &input.category)?
-                        .filter(|c| c.active)
-                        .ok_or_else(|| Error::invalid("unknown_category", "category", "no such category"))?;
-                    let department = repos
-                        .catalogue
-                        .department_tx(tx, &category.department)?
-                        .ok_or_else(|| Error::Internal(format!("category {} has no department", category.id)))?;
-                    let id = repos.meta.next(tx, "request")?;
-                    let sequence = repos.meta.next(tx, &format!("registration/{year}"))?;
-                    let mut request = Request::new(
-                        id,
-                        code,
-                        registration_number(year, sequence),
-                        channel,
-                        input.clone(),
-                        &category,
-                        received_at,
-                        recorded_by.clone(),
-                        &calendar,
-                    );
-                    request.events = 1;
-                    let mut events = vec![RequestEvent {
-                        seq: 1,
-                        at: now,
-                        actor: actor.clone(),
-                        change: Change::Created { channel },
-                    }];
-                    for f in &files {
-                        let change = request.attach(attachment(f, now), usize::MAX)?;
-                        request.events += 1;
-                        events.push(RequestEvent { seq: request.events, at: now, actor: actor.clone(), change });
-                    }
-                    let (first, rest) = events.split_first().ok_or_else(|| Error::Internal("no event".into()))?;
-                    repos.requests.insert(tx, &request, first)?;
-                    for event in rest {
-                        repos.requests.put_event(tx, id, event)?;
-                    }
-                    let details = serde_json::json!({"channel": channel, "category": category.id});
-                    repos.audit.append(tx, now, &actor, "request.create", format!("request:{id}"), details)?;
-                    if settings.mail_enabled || settings.sms_enabled {
-                        let ack = acknowledgement_of(&settings, &request, &category, department.clone());
-                        let text = super::acknowledgement::text(&ack)?;
-                        let news = mail::News {
-                            kind: NotificationKind::Acknowledgement,
-                            detail: &text,
-                            id: &note_id,
-                            at: now,
-                        };
-                        mail::queue_for_citizen(&settings, &repos, tx, &request, &news)?;
-                        // The department's mailbox learns that a request is waiting.
-                        let kind = NotificationKind::NewRequest;
-                        let news = mail::News { kind, detail: "", id: &team_note_id, at: now };
-                        mail::queue_for_agents(&settings, &repos, tx, &request, &department.email, &news)?;
-                    }
-                    Ok((request, category, department))
+                    let ids = (note_id.as_str(), team_note_id.as_str());
+                    let recorded = Recording { actor: &actor, channel, received_at, recorded_by: recorded_by.clone(), now };
+                    record_tx(&ctx, tx, &recorded, &input, &files, code, ids)
                 })
                 .await;
             match written {
@@ -208,6 +151,7 @@ impl RequestService {
                 Err(e) => return Err(e),
                 Ok((request, category, department)) => {
                     self.core.wake_mailer.notify_one();
+                    self.core.outbox.wake.notify_one();
                     let acknowledgement = self.acknowledgement_for(&request, &category, department);
                     return Ok(Created { request, acknowledgement });
                 }
@@ -519,57 +463,25 @@ impl RequestService {
         F: Fn(&mut Request, &dyn Fn(&str) -> Result<bool>, Timestamp) -> Result<Change> + Send + 'static,
     {
         require(actor, right)?;
-        let (repos, actor, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
-        let (settings, note_id) = (Arc::new(self.core.settings.clone()), mail::new_id()?);
-        let assigned_note_id = mail::new_id()?;
+        let (ctx, actor, now) = (self.context(), actor.clone(), self.core.clock.now());
         let updated = self
             .core
             .store
             .write(move |tx| {
-                let old = repos.requests.get_tx(tx, id)?;
+                let old = ctx.repos.requests.get_tx(tx, id)?;
                 require_request(&actor, right, id, &old.department)?;
                 let mut new = old.clone();
                 let department_exists = |d: &str| -> Result<bool> {
-                    match repos.catalogue.department_tx(tx, d) {
+                    match ctx.repos.catalogue.department_tx(tx, d) {
                         Ok(found) => Ok(found.is_some_and(|d| d.active)),
                         Err(_) => Err(Error::Store("catalogue read failed".into())),
                     }
                 };
                 let change = change(&mut new, &department_exists, now)?;
-                new.events += 1;
-                let details = serde_json::json!({"event": new.events, "change": change_name(&change)});
-                // The citizen hears of a new status and of public answers.
-                // Someone given a request by a colleague hears of it.
-                let assignee = match &change {
-                    Change::Assigned { assignee: Some(who) } if *who != actor.id && settings.mail_enabled => {
-                        repos.accounts.get_tx(tx, who)?.map(|a| a.email)
-                    }
-                    _ => None,
-                };
-                let news = match &change {
-                    Change::Status { to, .. } => {
-                        Some((NotificationKind::Status, Locale::french().tf("status", to.as_str()).to_owned()))
-                    }
-                    Change::Comment { visibility: Visibility::Public, body } if actor.kind == ActorKind::Agent => {
-                        Some((NotificationKind::Reply, body.clone()))
-                    }
-                    _ => None,
-                };
-                let event = RequestEvent { seq: new.events, at: now, actor: actor.clone(), change };
-                repos.requests.update(tx, &old, &new, &event)?;
-                repos.audit.append(tx, now, &actor, action, format!("request:{id}"), details)?;
-                if let Some((kind, detail)) = news {
-                    let news = mail::News { kind, detail: &detail, id: &note_id, at: now };
-                    mail::queue_for_citizen(&settings, &repos, tx, &new, &news)?;
-                }
-                if let Some(email) = assignee {
-                    let news =
-                        mail::News { kind: NotificationKind::Assigned, detail: "", id: &assigned_note_id, at: now };
-                    mail::queue_for_agents(&settings, &repos, tx, &new, &email, &news)?;
-                }
-                Ok(new)
+                commit_change_tx(&ctx, tx, &actor, action, &old, new, change, now)
             })
             .await;
+        self.core.outbox.wake.notify_one();
         if updated.is_ok() && (self.core.settings.mail_enabled || self.core.settings.sms_enabled) {
             self.core.wake_mailer.notify_one();
         }
@@ -610,6 +522,87 @@ impl RequestService {
     pub fn now(&self) -> Timestamp {
         self.core.clock.now()
     }
+
+    fn context(&self) -> WriteContext {
+        WriteContext::of(&self.core)
+    }
+}
+
+/// What a write on requests needs of the core, to move into the write.
+#[derive(Clone)]
+pub(crate) struct WriteContext {
+    pub repos: crate::store::Repos,
+    pub settings: Arc<super::Settings>,
+    pub outbox: Arc<crate::federation::Outbox>,
+}
+
+impl WriteContext {
+    pub fn of(core: &Core) -> WriteContext {
+        WriteContext {
+            repos: core.repos.clone(),
+            settings: Arc::new(core.settings.clone()),
+            outbox: core.outbox.clone(),
+        }
+    }
+}
+
+/// Records one change of a request inside a write: its timeline event and audit entry,
+/// what the citizen and a new assignee are told, and what a peer sharing the request is
+/// sent.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn commit_change_tx(
+    ctx: &WriteContext,
+    tx: &crate::store::Tx<'_>,
+    actor: &Actor,
+    action: &'static str,
+    old: &Request,
+    mut new: Request,
+    change: Change,
+    now: Timestamp,
+) -> crate::store::TxResult<Request> {
+    let (repos, settings) = (&ctx.repos, &ctx.settings);
+    let id = new.id;
+    new.events += 1;
+    let details = serde_json::json!({"event": new.events, "change": change_name(&change)});
+    // Someone given a request by a colleague hears of it.
+    let assignee = match &change {
+        Change::Assigned { assignee: Some(who) } if *who != actor.id && settings.mail_enabled => {
+            repos.accounts.get_tx(tx, who)?.map(|a| a.email)
+        }
+        _ => None,
+    };
+    // The citizen hears of a new status and of public answers (an agent's here, or the
+    // holder's through federation).
+    let answers = actor.kind == ActorKind::Agent || actor.is_peer();
+    let news = match &change {
+        Change::Status { to, .. } => {
+            Some((NotificationKind::Status, Locale::french().tf("status", to.as_str()).to_owned()))
+        }
+        Change::Comment { visibility: Visibility::Public, body } if answers => {
+            Some((NotificationKind::Reply, body.clone()))
+        }
+        Change::ForwardAccepted { by, due_at } => {
+            let due = sla::paris_date(*due_at).strftime("%d/%m/%Y").to_string();
+            let text = Locale::french().t("mail.forward_accepted").replace("{holder}", by).replace("{due}", &due);
+            Some((NotificationKind::Status, text))
+        }
+        _ => None,
+    };
+    crate::federation::after_change_tx(&ctx.outbox, repos, tx, actor, old, &new, &change, now)?;
+    let event = RequestEvent { seq: new.events, at: now, actor: actor.clone(), change };
+    repos.requests.update(tx, old, &new, &event)?;
+    repos.audit.append(tx, now, actor, action, format!("request:{id}"), details)?;
+    if let Some((kind, detail)) = news {
+        let note_id = mail::new_id()?;
+        let news = mail::News { kind, detail: &detail, id: &note_id, at: now };
+        mail::queue_for_citizen(settings, repos, tx, &new, &news)?;
+    }
+    if let Some(email) = assignee {
+        let note_id = mail::new_id()?;
+        let news = mail::News { kind: NotificationKind::Assigned, detail: "", id: &note_id, at: now };
+        mail::queue_for_agents(settings, repos, tx, &new, email.as_str(), &news)?;
+    }
+    Ok(new)
 }
 
 /// Refuses what was already recorded under `key`, else records it.
@@ -644,6 +637,10 @@ fn change_name(change: &Change) -> &'static str {
         Change::Comment { .. } => "comment",
         Change::Attachment { .. } => "attachment",
         Change::Undelivered { .. } => "undelivered",
+        Change::Forwarded { .. } => "forwarded",
+        Change::ForwardAccepted { .. } => "forward_accepted",
+        Change::ForwardRejected { .. } => "forward_rejected",
+        Change::Withdrawn { .. } => "withdrawn",
     }
 }
 
@@ -703,4 +700,100 @@ fn acknowledgement_of(
     }
     let url = format!("{}/suivi/{}", s.public_url, request.tracking_code);
     Acknowledgement::build(request, category, &department, &s.instance_name, &s.appeal_text, url)
+}
+
+/// Who records a request, how it came, and when.
+pub(crate) struct Recording<'a> {
+    pub actor: &'a Actor,
+    pub channel: Channel,
+    pub received_at: Timestamp,
+    pub recorded_by: Option<String>,
+    pub now: Timestamp,
+}
+
+/// Records a new request inside a write: its numbers, its timeline, its audit entry, and
+/// the acknowledgement and the department's notice when messages are sent. `input` was
+/// validated; `code` is free.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_tx(
+    ctx: &WriteContext,
+    tx: &crate::store::Tx<'_>,
+    recording: &Recording<'_>,
+    input: &NewRequest,
+    files: &[NewAttachment],
+    code: TrackingCode,
+    (note_id, team_note_id): (&str, &str),
+) -> crate::store::TxResult<(Request, Category, crate::domain::catalogue::Department)> {
+    let Recording { actor, channel, received_at, ref recorded_by, now } = *recording;
+    let (repos, settings) = (&ctx.repos, &*ctx.settings);
+    let year = sla::paris_date(received_at).year();
+    let calendar = settings.calendar;
+    let category = repos
+        .catalogue
+        .category_tx(tx, &input.category)?
+        .filter(|c| c.active)
+        .ok_or_else(|| Error::invalid("unknown_category", "category", "no such category"))?;
+    let department = repos
+        .catalogue
+        .department_tx(tx, &category.department)?
+        .ok_or_else(|| Error::Internal(format!("category {} has no department", category.id)))?;
+    let id = repos.meta.next(tx, "request")?;
+    let sequence = repos.meta.next(tx, &format!("registration/{year}"))?;
+    let mut request = Request::new(
+        id,
+        code,
+        registration_number(year, sequence),
+        channel,
+        input.clone(),
+        &category,
+        received_at,
+        recorded_by.clone(),
+        &calendar,
+    );
+    request.events = 1;
+    let mut events = vec![RequestEvent {
+        seq: 1,
+        at: now,
+        actor: actor.clone(),
+        change: Change::Created { channel },
+    }];
+    for f in files {
+        let change = request.attach(attachment(f, now), usize::MAX)?;
+        request.events += 1;
+        events.push(RequestEvent { seq: request.events, at: now, actor: actor.clone(), change });
+    }
+    let (first, rest) = events.split_first().ok_or_else(|| Error::Internal("no event".into()))?;
+    repos.requests.insert(tx, &request, first)?;
+    for event in rest {
+        repos.requests.put_event(tx, id, event)?;
+    }
+    let details = serde_json::json!({"channel": channel, "category": category.id});
+    repos.audit.append(tx, now, &actor, "request.create", format!("request:{id}"), details)?;
+    if settings.mail_enabled || settings.sms_enabled {
+        let ack = acknowledgement_of(&settings, &request, &category, department.clone());
+        let text = super::acknowledgement::text(&ack)?;
+        let news = mail::News {
+            kind: NotificationKind::Acknowledgement,
+            detail: &text,
+            id: &note_id,
+            at: now,
+        };
+        mail::queue_for_citizen(&settings, &repos, tx, &request, &news)?;
+        // The department's mailbox learns that a request is waiting.
+        let kind = NotificationKind::NewRequest;
+        let news = mail::News { kind, detail: "", id: &team_note_id, at: now };
+        mail::queue_for_agents(&settings, &repos, tx, &request, &department.email, &news)?;
+    }
+    // A competence held by a paired collectivité: the request goes there at once.
+    let insee = request.location.as_ref().map_or("", |l| l.insee_code.as_str());
+    if channel != Channel::Federation
+        && let Some(competence) = repos.federation.competence_tx(tx, &request.category, insee)?
+        && let Some(peer) = repos.peers.peer_tx(tx, &competence.peer)?
+        && peer.status == crate::federation::PeerStatus::Active
+    {
+        let change = crate::federation::forward_tx(&ctx.outbox, repos, tx, &request, &peer, now)?;
+        let new = request.clone();
+        request = commit_change_tx(ctx, tx, actor, "request.forward", &request, new, change, now)?;
+    }
+    Ok((request, category, department))
 }

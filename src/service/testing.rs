@@ -41,5 +41,7 @@ pub fn core(clock: Arc<dyn Clock>, mail: bool) -> (tempfile::TempDir, Arc<Core>)
         inbound_category: "autre".into(),
         inbound_max_bytes: 1 << 20,
     };
-    (dir, Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default() }))
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let outbox = Arc::new(crate::federation::Outbox::new(settings.public_url.clone(), key));
+    (dir, Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default(), outbox }))
 }

@@ -24,6 +24,10 @@ use crate::domain::request::{Request, RequestEvent};
 use crate::domain::topic::{Post, Topic};
 use crate::domain::{Error, Result};
 use crate::federation::{Invitation, Peer};
+use crate::store::federation::Record as FederationRecord;
+
+/// Version of the federation records' shape in a dump.
+const FEDERATION_VERSION: u8 = 1;
 use crate::store::agendas::Feed;
 use crate::store::tokens::ApiToken;
 
@@ -115,6 +119,12 @@ enum Line {
         value: Value,
     },
     PairInvitation {
+        version: u8,
+        value: Value,
+    },
+    /// A federation record: queued messages, dead letters, delivery states, messages
+    /// received, links between requests, competences.
+    Federation {
         version: u8,
         value: Value,
     },
@@ -239,6 +249,11 @@ impl<W: Write> DumpWriter<W> {
         write_line(&mut self.out, &Line::PairInvitation { version: Invitation::VERSION, value: to_value(i)? })
     }
 
+    pub fn federation(&mut self, r: &FederationRecord) -> Result<()> {
+        let value = serde_json::to_value(r).map_err(|e| Error::Internal(format!("dump: {e}")))?;
+        write_line(&mut self.out, &Line::Federation { version: FEDERATION_VERSION, value })
+    }
+
     pub fn portal_settings(&mut self, p: &PortalSettings) -> Result<()> {
         write_line(&mut self.out, &Line::PortalSettings { version: PortalSettings::VERSION, value: to_value(p)? })
     }
@@ -314,6 +329,9 @@ pub fn export(repos: &Repos, out: &mut impl Write) -> Result<DumpStats> {
     }
     for invitation in repos.peers.invitations()? {
         w.pair_invitation(&invitation)?;
+    }
+    for record in repos.federation.records()? {
+        w.federation(&record)?;
     }
     w.finish().map(|(_, stats)| stats)
 }
@@ -424,6 +442,7 @@ enum Record {
     Notification(Box<Notification>),
     Peer(Box<Peer>),
     PairInvitation(Box<Invitation>),
+    Federation(Box<FederationRecord>),
 }
 
 /// Lines into current-version records (older versions upgraded).
@@ -481,6 +500,17 @@ fn convert(batch: Vec<Line>, stats: &mut DumpStats) -> Result<Vec<Record>> {
             Line::Notification { version, value } => Record::Notification(Box::new(upgrade(version, value)?)),
             Line::Peer { version, value } => Record::Peer(Box::new(upgrade(version, value)?)),
             Line::PairInvitation { version, value } => Record::PairInvitation(Box::new(upgrade(version, value)?)),
+            Line::Federation { version, value } => {
+                if version != FEDERATION_VERSION {
+                    return Err(Error::invalid("invalid_dump", "version", "unknown federation record version"));
+                }
+                let record = serde_json::from_value(value).map_err(|e| Error::Invalid {
+                    code: "invalid_dump",
+                    field: None,
+                    message: format!("federation record: {e}"),
+                })?;
+                Record::Federation(Box::new(record))
+            }
         });
     }
     Ok(records)
@@ -520,6 +550,7 @@ fn write(store: &Store, repos: &Repos, records: Vec<Record>) -> Result<()> {
                 Record::Notification(n) => repos.outbox.put(tx, n, None)?,
                 Record::Peer(p) => repos.peers.put_peer(tx, p)?,
                 Record::PairInvitation(i) => repos.peers.put_invitation(tx, i)?,
+                Record::Federation(r) => repos.federation.put_record(tx, r)?,
             }
         }
         Ok(())

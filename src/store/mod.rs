@@ -19,6 +19,7 @@ pub mod keys;
 pub mod meta;
 pub mod migrate;
 pub mod outbox;
+pub mod federation;
 pub mod peers;
 pub mod requests;
 pub mod sessions;
@@ -74,6 +75,9 @@ pub struct Tx<'a> {
     overlay: RefCell<Overlay>,
 }
 
+/// A write's changes at one point (see `Tx::checkpoint`).
+pub struct Checkpoint(Overlay);
+
 /// Pending changes of one write: (tree, key) → new value, or `None` for a removal.
 type Overlay = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
 
@@ -99,6 +103,16 @@ impl Tx<'_> {
         self.tree(tree)?;
         self.overlay.borrow_mut().insert((tree.0, key.to_vec()), None);
         Ok(())
+    }
+
+    /// The write as it stands, to go back to if what follows is given up.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint(self.overlay.borrow().clone())
+    }
+
+    /// Forgets everything written since `checkpoint`.
+    pub fn rollback(&self, checkpoint: Checkpoint) {
+        *self.overlay.borrow_mut() = checkpoint.0;
     }
 
     /// Moves the overlay into the shared transaction.
@@ -432,6 +446,7 @@ pub struct Repos {
     pub accounts: accounts::AccountRepo,
     pub sessions: sessions::SessionRepo,
     pub peers: peers::PeerRepo,
+    pub federation: federation::FederationRepo,
 }
 
 /// Schema of the store as a whole; a store written by a newer release is refused.
@@ -452,6 +467,7 @@ pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Repos)> {
         accounts: accounts::AccountRepo::open(&mut builder)?,
         sessions: sessions::SessionRepo::open(&mut builder)?,
         peers: peers::PeerRepo::open(&mut builder)?,
+        federation: federation::FederationRepo::open(&mut builder)?,
     };
     let store = builder.start()?;
     migrate::run(&store, &repos)?;

@@ -30,9 +30,11 @@ pub enum Access {
     SignedIn,
     /// Those whose role allows the action (their scope is checked by the service).
     Allowed(Action),
+    /// A paired instance: the handler checks its signed `Authorization` header itself.
+    PeerSigned,
 }
 
-use Access::{Allowed, Public, SignedIn as Signed};
+use Access::{Allowed, PeerSigned, Public, SignedIn as Signed};
 
 /// Every route of the router: method, path as declared, rule.
 pub const RULES: &[(Method, &str, Access)] = &[
@@ -41,6 +43,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/static/{*path}", Public),
     (Method::GET, "/.well-known/guichet/keys", Public),
     (Method::POST, "/federation/v1/pair", Public),
+    (Method::PUT, "/federation/v1/send/{txn}", PeerSigned),
     (Method::GET, "/api/v1/openapi.json", Public),
     (Method::GET, "/api/v1/categories", Public),
     (Method::POST, "/api/v1/requests", Public),
@@ -133,6 +136,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/requests/{id}/status", Allowed(Action::WorkRequests)),
     (Method::POST, "/api/v1/requests/{id}/assignment", Allowed(Action::WorkRequests)),
     (Method::POST, "/api/v1/requests/{id}/transfer", Allowed(Action::WorkRequests)),
+    (Method::POST, "/api/v1/requests/{id}/forward", Allowed(Action::WorkRequests)),
     (Method::POST, "/api/v1/requests/{id}/comments", Allowed(Action::CommentRequests)),
     (Method::POST, "/api/v1/requests/{id}/attachments", Allowed(Action::WorkRequests)),
     (Method::GET, "/api/v1/requests/{id}/attachments/{sha256}", Allowed(Action::ReadRequests)),
@@ -194,6 +198,9 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         tracing::error!(method = %request.method(), path, "route without an access rule: refused");
         return deny(&state, Error::Forbidden, is_page, &request);
     };
+    if access == PeerSigned {
+        return next.run(request).await;
+    }
     let ip = client_ip(&state, request.headers(), request.extensions());
     let caller = match identify(&state, request.headers(), ip).await {
         Ok(caller) => caller,
@@ -204,6 +211,7 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         Signed if caller.actor.role.is_some() => Ok(()),
         Signed => Err(Error::Unauthorized),
         Allowed(action) => require(&caller.actor, action),
+        PeerSigned => Err(Error::Forbidden),
     };
     if let Err(e) = decision {
         return deny(&state, e, is_page, &request);

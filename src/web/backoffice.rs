@@ -312,6 +312,15 @@ fn timeline(l: &Locale, names: &Names, detail: &RequestDetail) -> Vec<Line> {
                     });
                     (format!("{what} ({to})"), Some(reason.clone()), "undelivered")
                 }
+                Change::Forwarded { to, .. } => (format!("{} : {to}", l.t("timeline.forwarded")), None, "event"),
+                Change::ForwardAccepted { by, due_at } => {
+                    let due = crate::domain::sla::paris_date(*due_at).strftime("%d/%m/%Y").to_string();
+                    (format!("{} : {by}", l.t("timeline.forward_accepted")), Some(due), "event")
+                }
+                Change::ForwardRejected { by, reason } => {
+                    (format!("{} : {by}", l.t("timeline.forward_rejected")), Some(reason.clone()), "undelivered")
+                }
+                Change::Withdrawn { by } => (format!("{} : {by}", l.t("timeline.withdrawn")), None, "event"),
             };
             Line { at: e.at, who, what, text, kind }
         })

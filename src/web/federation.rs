@@ -9,7 +9,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 
 use super::AppState;
@@ -18,12 +19,49 @@ use super::extract::{ClientIp, MaybeCaller};
 use super::page::{html, session, to_sign_in};
 use crate::domain::Error;
 use crate::domain::actor::Actor;
-use crate::federation::{IssuedInvitation, PairingView};
+use crate::federation::{AuthError, IssuedInvitation, PairingView, Refused, Value};
 use crate::l10n::Locale;
 use crate::service::portal::Site;
 
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/federation/v1/pair", post(post_pair))
+    axum::Router::new().route("/federation/v1/pair", post(post_pair)).route(
+        "/federation/v1/send/{txn}",
+        put(put_send).layer(axum::extract::DefaultBodyLimit::max(crate::federation::MAX_BATCH_BYTES)),
+    )
+}
+
+/// A delivery from a paired instance: answers per message, or refuses the whole batch
+/// with the code its admin reads (`clock_skew` carries this server's time).
+async fn put_send(State(state): State<AppState>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.federation.receive_batch(uri.path(), authorization, &body).await {
+        Ok(results) => {
+            let body = Value::Object([("results".to_owned(), Value::Object(results))].into_iter().collect());
+            ([(header::CONTENT_TYPE, "application/json")], body.canonical()).into_response()
+        }
+        Err(Refused::Auth(e)) => {
+            let status = match e {
+                AuthError::Malformed | AuthError::BodyMismatch => StatusCode::BAD_REQUEST,
+                AuthError::WrongDestination => StatusCode::MISDIRECTED_REQUEST,
+                AuthError::UnknownPeer => StatusCode::FORBIDDEN,
+                AuthError::ClockSkew { .. } | AuthError::UnknownKey | AuthError::BadSignature => StatusCode::UNAUTHORIZED,
+            };
+            let mut error = serde_json::json!({"code": e.code(), "message": e.to_string()});
+            if let AuthError::ClockSkew { server_time } = e {
+                error["server_time"] = server_time.into();
+            }
+            (status, Json(serde_json::json!({ "error": error }))).into_response()
+        }
+        Err(Refused::Busy) => {
+            let error = serde_json::json!({"error": {"code": "busy", "message": "one delivery at a time"}});
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], Json(error)).into_response()
+        }
+        Err(Refused::Batch(code, message)) => {
+            let status = if code == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+            (status, Json(serde_json::json!({"error": {"code": code, "message": message}}))).into_response()
+        }
+        Err(Refused::Store(e)) => ApiError(e).into_response(),
+    }
 }
 
 /// A `pair.request` (with its invitation's proof) or a `pair.accept`. Refusals count as

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_status))
         .routes(routes!(post_assignment))
         .routes(routes!(post_transfer))
+        .routes(routes!(post_forward))
         .routes(routes!(post_comment))
         .routes(routes!(post_attachment))
         .routes(routes!(get_attachment))
@@ -190,6 +191,27 @@ async fn post_transfer(
     Json(body): Json<Transfer>,
 ) -> ApiResult<axum::Json<CitizenRequest>> {
     Ok(axum::Json(state.requests.transfer(&actor, parse_id(&id)?, body.department, body.reason).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// Base URL of the paired instance that holds the competence.
+    peer: String,
+}
+
+/// Forwards the request to a paired collectivité (federation): it handles it from then on,
+/// and its status and answers come back here for the citizen.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/forward", tag = "requests", security(("bearer" = [])),
+    params(("id" = u64, Path)), request_body = Forward,
+    responses((status = 200, body = CitizenRequest), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn post_forward(
+    State(state): State<AppState>,
+    Agent(actor): Agent,
+    Path(id): Path<String>,
+    Json(body): Json<Forward>,
+) -> ApiResult<axum::Json<CitizenRequest>> {
+    Ok(axum::Json(state.federation.forward(&actor, parse_id(&id)?, &body.peer).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -17,7 +17,7 @@ fn federation(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>, Federat
     let identity =
         Identity { base_url: INVITER.into(), name: "EPCI".into(), kind: "epci".into(), code: "200067007".into() };
     let federation =
-        Federation::new(core.clone(), Instance::new(identity, SigningKey::from_bytes(&[1; 32])), true).unwrap();
+        Federation::new(core.clone(), Instance::new(identity, SigningKey::from_bytes(&[1; 32])), true, std::time::Duration::from_secs(30)).unwrap();
     (dir, core, federation)
 }
 

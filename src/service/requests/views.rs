@@ -126,7 +126,19 @@ impl PublicTracking {
                         p.kind = if e.actor.kind == ActorKind::Citizen { "message" } else { "reply" };
                         p.text = Some(body.clone());
                     }
-                    Change::Assigned { .. } | Change::Attachment { .. } | Change::Undelivered { .. } => {}
+                    Change::Forwarded { to, .. } => {
+                        p.kind = "forwarded";
+                        p.department = Some(to.clone());
+                    }
+                    Change::ForwardAccepted { by, .. } => {
+                        p.kind = "forward_accepted";
+                        p.department = Some(by.clone());
+                    }
+                    Change::Assigned { .. }
+                    | Change::Attachment { .. }
+                    | Change::Undelivered { .. }
+                    | Change::ForwardRejected { .. }
+                    | Change::Withdrawn { .. } => {}
                 }
                 p
             })

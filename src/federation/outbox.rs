@@ -1,0 +1,83 @@
+//! The transactional outbox: a message to a peer is signed and queued inside the same store
+//! write as the change it tells of, so it is sent if and only if the change happened.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use jiff::Timestamp;
+
+use super::canonical::Value;
+use super::message::{Draft, ObjectRef, new_id};
+use super::records::Queued;
+use crate::domain::Error;
+use crate::store::{Repos, Tx, TxResult};
+
+/// What signs and queues this instance's messages; shared by every service.
+pub struct Outbox {
+    base_url: String,
+    key: SigningKey,
+    /// Wakes the senders when a message is queued.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    pub fn new(base_url: String, key: SigningKey) -> Outbox {
+        Outbox { base_url, key, wake: Arc::default() }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Signs a message of `kind` about `object` for `peer`, and queues it in `tx`.
+    pub fn queue(
+        &self,
+        repos: &Repos,
+        tx: &Tx<'_>,
+        peer: &str,
+        kind: &'static str,
+        object: ObjectRef,
+        content: BTreeMap<String, Value>,
+        now: Timestamp,
+    ) -> TxResult<()> {
+        let created_at = now.as_millisecond();
+        let mut random = [0u8; 10];
+        getrandom::fill(&mut random).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+        let id = new_id(created_at, random);
+        let to = [peer.to_owned()];
+        let draft = Draft {
+            id: id.clone(),
+            kind,
+            origin: &self.base_url,
+            to: &to,
+            created_at,
+            object: &object,
+            content: Value::Object(content),
+        };
+        let message = String::from_utf8(draft.sign(&self.key).canonical())
+            .map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
+        let seq = repos.meta.next(tx, "federation_queue")?;
+        let queued = Queued { seq, peer: peer.to_owned(), id, kind: kind.to_owned(), created_at, message };
+        repos.federation.enqueue(tx, &queued)
+    }
+}
+
+/// Builds a message's content from (name, value) pairs.
+pub fn content<const N: usize>(fields: [(&str, Value); N]) -> BTreeMap<String, Value> {
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+pub fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}

@@ -1,0 +1,131 @@
+//! Requests shared between communes and their intercommunality, with three real Guichet
+//! processes on loopback: an EPCI and two communes, paired through their command line.
+
+use serde_json::{Value, json};
+
+use crate::fed::{converged, eventually, federation, forwarded_here, instance, pair, queued};
+use crate::support::{Server, citizen_request};
+
+/// A citizen's request about waste collection (a competence of the EPCI) at `commune`.
+async fn waste_request(commune: &Server, description: &str) -> Value {
+    let mut request = citizen_request("dechets", description);
+    request["contact"]["postal_address"] = json!("12 rue des Lilas, 67482 Exemple");
+    let (status, body) = commune.post("/api/v1/requests", None, &request).await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn track(commune: &Server, code: &str) -> Value {
+    let (status, body) = commune.get(&format!("/api/v1/track/{code}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen() {
+    let epci = instance("Communauté de communes du Ried", "epci", "").await;
+    let commune = instance("Commune d'Exemple", "commune", "67482").await;
+    let other = instance("Commune voisine", "commune", "67483").await;
+    pair(&epci, &commune);
+    pair(&epci, &other);
+    let (epci_agent, commune_agent, other_agent) =
+        (epci.token("agent"), commune.token("agent"), other.token("agent"));
+
+    // The commune says the EPCI holds waste collection: a citizen's request goes there at
+    // intake, and the citizen still follows it with the commune's tracking code.
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    let created = waste_request(&commune, "Le bac jaune n'a pas été collecté.").await;
+    let code = created["tracking_code"].as_str().unwrap().to_owned();
+    let commune_id = created["id"].as_u64().unwrap();
+    eventually("the EPCI receives the request", || async { forwarded_here(&epci, &epci_agent).await.len() == 1 }).await;
+    let here = &forwarded_here(&epci, &epci_agent).await[0];
+    assert_eq!(here["status"], "received");
+    let epci_id = here["id"].as_u64().unwrap();
+    let (_, detail) = epci.get(&format!("/api/v1/requests/{epci_id}"), Some(&epci_agent)).await;
+    assert_eq!(detail["request"]["description"], "Le bac jaune n'a pas été collecté.", "{detail}");
+    assert_eq!(detail["request"]["category"], "dechets");
+    // Only what the holder needs: the name and the postal address the category requires,
+    // not the citizen's e-mail nor phone.
+    assert_eq!(detail["request"]["contact"]["name"], "Marie Dupont");
+    assert_eq!(detail["request"]["contact"]["postal_address"], "12 rue des Lilas, 67482 Exemple");
+    assert_eq!(detail["request"]["contact"]["email"], "");
+    assert_eq!(detail["request"]["contact"]["phone"], "");
+    let tracked = track(&commune, &code).await;
+    assert!(tracked["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "forwarded"), "{tracked}");
+
+    // The commune cannot decide in the EPCI's place.
+    let (status, body) =
+        commune.post(&format!("/api/v1/requests/{commune_id}/status"), Some(&commune_agent), &json!({"status": "in_progress"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "held_elsewhere");
+
+    // The EPCI takes it on: the delay restarts at its receipt, and the citizen sees it.
+    let (status, body) =
+        epci.post(&format!("/api/v1/requests/{epci_id}/status"), Some(&epci_agent), &json!({"status": "in_progress"})).await;
+    assert_eq!(status, 200, "{body}");
+    let epci_due = body["due_at"].as_str().unwrap().to_owned();
+    eventually("the citizen sees the EPCI's progress", || async { track(&commune, &code).await["status"] == "in_progress" })
+        .await;
+    let tracked = track(&commune, &code).await;
+    assert_eq!(tracked["due_at"], epci_due.as_str(), "the delay is the holder's: {tracked}");
+    assert!(tracked["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "forward_accepted"), "{tracked}");
+
+    // Replies both ways, each once.
+    let reply = json!({"visibility": "public", "body": "Le camion passera jeudi."});
+    let (status, _) = epci.post(&format!("/api/v1/requests/{epci_id}/comments"), Some(&epci_agent), &reply).await;
+    assert_eq!(status, 200);
+    let note = json!({"visibility": "public", "body": "La rue est en travaux jusqu'à mercredi."});
+    let (status, _) = commune.post(&format!("/api/v1/requests/{commune_id}/comments"), Some(&commune_agent), &note).await;
+    assert_eq!(status, 200);
+    let internal = json!({"visibility": "internal", "body": "Note pour l'équipe de la commune."});
+    commune.post(&format!("/api/v1/requests/{commune_id}/comments"), Some(&commune_agent), &internal).await;
+    eventually("the citizen reads the EPCI's answer", || async {
+        track(&commune, &code).await["timeline"].as_array().unwrap().iter().any(|e| e["text"] == "Le camion passera jeudi.")
+    })
+    .await;
+    eventually("the EPCI reads the commune's note", || async {
+        let (_, d) = epci.get(&format!("/api/v1/requests/{epci_id}"), Some(&epci_agent)).await;
+        d["events"].as_array().unwrap().iter().any(|e| e["change"]["body"] == "La rue est en travaux jusqu'à mercredi.")
+    })
+    .await;
+
+    // Resolved at the EPCI: resolved for the citizen.
+    epci.post(&format!("/api/v1/requests/{epci_id}/status"), Some(&epci_agent), &json!({"status": "resolved"})).await;
+    eventually("the citizen sees it resolved", || async { track(&commune, &code).await["status"] == "resolved" }).await;
+
+    // The other commune forwards one by hand (no competence line there).
+    let created = other.submit("Dépôt sauvage derrière la salle des fêtes").await;
+    let other_id = created["id"].as_u64().unwrap();
+    let (status, body) =
+        other.post(&format!("/api/v1/requests/{other_id}/forward"), Some(&other_agent), &json!({"peer": epci.url})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        other.post(&format!("/api/v1/requests/{other_id}/forward"), Some(&other_agent), &json!({"peer": epci.url})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("already_forwarded")));
+    // The EPCI sends it back, with its reason: the commune handles it again.
+    eventually("the EPCI receives the second request", || async { forwarded_here(&epci, &epci_agent).await.len() == 2 })
+        .await;
+    let second = forwarded_here(&epci, &epci_agent).await.into_iter().find(|r| r["id"] != epci_id).unwrap();
+    let reject = json!({"status": "rejected", "reason": "Voirie communale : compétence de la commune."});
+    let (status, body) =
+        epci.post(&format!("/api/v1/requests/{}/status", second["id"]), Some(&epci_agent), &reject).await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the commune gets it back", || async {
+        let (_, d) = other.get(&format!("/api/v1/requests/{other_id}"), Some(&other_agent)).await;
+        d["events"].as_array().unwrap().iter().any(|e| e["change"]["type"] == "forward_rejected")
+    })
+    .await;
+    let (status, _) =
+        other.post(&format!("/api/v1/requests/{other_id}/status"), Some(&other_agent), &json!({"status": "in_progress"})).await;
+    assert_eq!(status, 200, "handled by the commune again");
+
+    // Exactly one copy of everything, and the same state on both sides of each pairing.
+    assert_eq!(forwarded_here(&epci, &epci_agent).await.len(), 2);
+    assert_eq!(converged(&commune, &epci).await, 1);
+    assert_eq!(converged(&other, &epci).await, 1);
+    assert_eq!(queued(&commune, &epci), 0);
+    assert_eq!(queued(&epci, &commune), 0);
+    let (_, d) = epci.get(&format!("/api/v1/requests/{epci_id}"), Some(&epci_agent)).await;
+    let notes = d["events"].as_array().unwrap().iter().filter(|e| e["change"]["type"] == "comment").count();
+    assert_eq!(notes, 2, "the EPCI's reply and the commune's public note, nothing internal: {d}");
+}
