@@ -267,7 +267,8 @@ impl Federation {
         if self.core.repos.peers.peer(base_url)?.is_none() {
             return Err(Error::not_found("peer"));
         }
-        let (repos, actor, now, peer) = (self.core.repos.clone(), actor.clone(), self.core.clock.now(), base_url.to_owned());
+        let (repos, actor, now, peer) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), base_url.to_owned());
         self.core
             .store
             .write(move |tx| {
@@ -290,7 +291,8 @@ impl Federation {
         let base_url = peer.base_url.clone();
         let batch = {
             let (repos, base_url) = (repos.clone(), base_url.clone());
-            crate::service::blocking(move || repos.federation.queued(&base_url, MAX_BATCH, MAX_BATCH_BYTES - 64)).await?
+            crate::service::blocking(move || repos.federation.queued(&base_url, MAX_BATCH, MAX_BATCH_BYTES - 64))
+                .await?
         };
         if batch.is_empty() {
             return Ok(Attempt::Empty);
@@ -306,7 +308,13 @@ impl Federation {
         body.extend_from_slice(b"]}");
         let path = send_path(batch.iter().map(|q| &q.id));
         let now = self.core.clock.now();
-        let delivery = Delivery { method: "PUT", path: &path, origin: self.me(), destination: &base_url, ts: now.as_millisecond() };
+        let delivery = Delivery {
+            method: "PUT",
+            path: &path,
+            origin: self.me(),
+            destination: &base_url,
+            ts: now.as_millisecond(),
+        };
         let authorization = delivery.authorization(self.core.outbox.key(), &body);
         let sent = match self.client.request(reqwest::Method::PUT, &format!("{base_url}{path}")) {
             Ok(request) => {
@@ -364,7 +372,8 @@ impl Federation {
                         Some(serde_json::Value::Object(o)) => {
                             let code = o.get("rejected").and_then(|c| c.as_str()).unwrap_or("rejected");
                             repos.federation.remove_queued(tx, &base_url, q.seq)?;
-                            let dead = DeadLetter { queued: q.clone(), code: code.chars().take(100).collect(), at: now };
+                            let dead =
+                                DeadLetter { queued: q.clone(), code: code.chars().take(100).collect(), at: now };
                             repos.federation.put_dead(tx, &dead)?;
                             state.dead += 1;
                             done += 1;
@@ -513,7 +522,11 @@ impl Federation {
             return Err(Error::invalid("unknown_category", "category", "no such category"));
         }
         if !insee.is_empty() && !crate::domain::request::is_insee_code(&insee) {
-            return Err(Error::invalid("invalid_insee_code", "insee", "an INSEE code has 5 characters (2A/2B for Corsica)"));
+            return Err(Error::invalid(
+                "invalid_insee_code",
+                "insee",
+                "an INSEE code has 5 characters (2A/2B for Corsica)",
+            ));
         }
         if !peer.is_empty() && self.core.repos.peers.peer(&peer)?.is_none_or(|p| p.status == PeerStatus::Revoked) {
             return Err(Error::invalid("unknown_peer", "peer", "no such paired instance"));
@@ -525,11 +538,22 @@ impl Federation {
                 if peer.is_empty() {
                     repos.federation.remove_competence(tx, &category, &insee)?;
                 } else {
-                    let c = super::records::Competence { category: category.clone(), insee: insee.clone(), peer: peer.clone() };
+                    let c = super::records::Competence {
+                        category: category.clone(),
+                        insee: insee.clone(),
+                        peer: peer.clone(),
+                    };
                     repos.federation.put_competence(tx, &c)?;
                 }
                 let details = serde_json::json!({"category": category, "insee": insee, "peer": peer});
-                repos.audit.append(tx, now, &actor, "federation.competence", format!("category:{category}"), details)?;
+                repos.audit.append(
+                    tx,
+                    now,
+                    &actor,
+                    "federation.competence",
+                    format!("category:{category}"),
+                    details,
+                )?;
                 Ok(())
             })
             .await
@@ -538,7 +562,8 @@ impl Federation {
     /// An agent forwards a request to the paired collectivité that holds the competence.
     pub async fn forward(&self, actor: &Actor, id: u64, peer: &str) -> Result<crate::domain::request::Request> {
         require(actor, Action::WorkRequests)?;
-        let (ctx, actor, now, peer) = (WriteContext::of(&self.core), actor.clone(), self.core.clock.now(), peer.to_owned());
+        let (ctx, actor, now, peer) =
+            (WriteContext::of(&self.core), actor.clone(), self.core.clock.now(), peer.to_owned());
         let outbox = self.core.outbox.clone();
         let forwarded = self
             .core

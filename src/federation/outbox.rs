@@ -40,15 +40,13 @@ impl Outbox {
         &self.key
     }
 
-    /// Signs a message of `kind` about `object` for `peer`, and queues it in `tx`.
+    /// Signs a message (its type, object and content) for `peer`, and queues it in `tx`.
     pub fn queue(
         &self,
         repos: &Repos,
         tx: &Tx<'_>,
         peer: &str,
-        kind: &'static str,
-        object: ObjectRef,
-        content: BTreeMap<String, Value>,
+        (kind, object, content): (&'static str, ObjectRef, BTreeMap<String, Value>),
         now: Timestamp,
     ) -> TxResult<()> {
         let created_at = now.as_millisecond();

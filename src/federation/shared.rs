@@ -30,9 +30,18 @@ fn object(link: &Link, version: i64) -> ObjectRef {
 
 /// Forwards `request` to `peer`, inside the write that records it: queues the
 /// `request.forward` and links both. Returns the timeline's change.
-pub fn forward_tx(outbox: &Outbox, repos: &Repos, tx: &Tx<'_>, request: &Request, peer: &Peer, now: Timestamp) -> TxResult<Change> {
+pub fn forward_tx(
+    outbox: &Outbox,
+    repos: &Repos,
+    tx: &Tx<'_>,
+    request: &Request,
+    peer: &Peer,
+    now: Timestamp,
+) -> TxResult<Change> {
     if peer.status != PeerStatus::Active {
-        return Err(Error::conflict("peer_not_active", "this collectivité is not paired (or its pairing is revoked)").into());
+        return Err(
+            Error::conflict("peer_not_active", "this collectivité is not paired (or its pairing is revoked)").into()
+        );
     }
     if repos.federation.link_tx(tx, request.id)?.is_some_and(|l| l.state.is_live()) {
         return Err(Error::conflict("already_forwarded", "this request was already forwarded").into());
@@ -68,14 +77,12 @@ pub fn forward_tx(outbox: &Outbox, repos: &Repos, tx: &Tx<'_>, request: &Request
     let location = match &request.location {
         Some(l) => {
             let coordinate = |v: Option<f64>| v.map_or(Value::Null, |v| text(&format!("{v:.6}")));
-            Value::Object(
-                content([
-                    ("address", text(&l.address)),
-                    ("insee_code", text(&l.insee_code)),
-                    ("lat", coordinate(l.lat)),
-                    ("lon", coordinate(l.lon)),
-                ]),
-            )
+            Value::Object(content([
+                ("address", text(&l.address)),
+                ("insee_code", text(&l.insee_code)),
+                ("lat", coordinate(l.lat)),
+                ("lon", coordinate(l.lon)),
+            ]))
         }
         None => Value::Null,
     };
@@ -102,7 +109,7 @@ pub fn forward_tx(outbox: &Outbox, repos: &Repos, tx: &Tx<'_>, request: &Request
         ("location", location),
         ("attachments", Value::Array(attachments)),
     ]);
-    outbox.queue(repos, tx, &peer.base_url, "request.forward", object(&link, 1), body, now)?;
+    outbox.queue(repos, tx, &peer.base_url, ("request.forward", object(&link, 1), body), now)?;
     repos.federation.put_link(tx, &link)?;
     Ok(Change::Forwarded { to: peer.name.clone(), peer: peer.base_url.clone() })
 }
@@ -141,13 +148,19 @@ pub fn after_change_tx(
             .into());
         }
         (_, Change::Comment { visibility: Visibility::Public, body }) => {
-            outbox.queue(repos, tx, &peer, "request.comment", object(&link, version), content([("body", text(body))]), now)?;
+            outbox.queue(
+                repos,
+                tx,
+                &peer,
+                ("request.comment", object(&link, version), content([("body", text(body))])),
+                now,
+            )?;
         }
         (Side::Holder, Change::Status { to, reason, .. }) => {
             let reason = reason.as_deref().map_or(Value::Null, text);
             if link.state == LinkState::Pending && *to == Status::Rejected {
                 let body = content([("reason", reason)]);
-                outbox.queue(repos, tx, &peer, "request.reject", object(&link, version), body, now)?;
+                outbox.queue(repos, tx, &peer, ("request.reject", object(&link, version), body), now)?;
                 link.state = LinkState::Rejected;
             } else {
                 if link.state == LinkState::Pending {
@@ -155,11 +168,11 @@ pub fn after_change_tx(
                         ("due_at", Value::Int(new.due_at.as_millisecond())),
                         ("registration", text(&new.registration)),
                     ]);
-                    outbox.queue(repos, tx, &peer, "request.accept", object(&link, version), body, now)?;
+                    outbox.queue(repos, tx, &peer, ("request.accept", object(&link, version), body), now)?;
                     link.state = LinkState::Accepted;
                 }
                 let body = content([("state", text(to.as_str())), ("reason", reason)]);
-                outbox.queue(repos, tx, &peer, "request.status", object(&link, version), body, now)?;
+                outbox.queue(repos, tx, &peer, ("request.status", object(&link, version), body), now)?;
             }
             link.sent = version;
             repos.federation.put_link(tx, &link)?;
@@ -172,7 +185,13 @@ pub fn after_change_tx(
 /// Applies one checked message from `peer` inside the receiving write. `Err` of the inner
 /// result refuses the message; it is then answered with that code and nothing of it is
 /// written.
-pub fn apply_tx(ctx: &WriteContext, tx: &Tx<'_>, peer: &Peer, m: &Message, now: Timestamp) -> TxResult<Result<(), Refusal>> {
+pub fn apply_tx(
+    ctx: &WriteContext,
+    tx: &Tx<'_>,
+    peer: &Peer,
+    m: &Message,
+    now: Timestamp,
+) -> TxResult<Result<(), Refusal>> {
     if m.object.kind != REQUEST {
         return Ok(Err("unsupported"));
     }
@@ -259,7 +278,13 @@ pub fn apply_tx(ctx: &WriteContext, tx: &Tx<'_>, peer: &Peer, m: &Message, now: 
 
 /// A request forwarded here: recorded in the inbox with its origin, handled like any
 /// other; the origin answers the citizen.
-fn forward_in(ctx: &WriteContext, tx: &Tx<'_>, peer: &Peer, m: &Message, now: Timestamp) -> TxResult<Result<(), Refusal>> {
+fn forward_in(
+    ctx: &WriteContext,
+    tx: &Tx<'_>,
+    peer: &Peer,
+    m: &Message,
+    now: Timestamp,
+) -> TxResult<Result<(), Refusal>> {
     let repos = &ctx.repos;
     if repos.federation.linked_tx(tx, &peer.base_url, &m.object.id)?.is_some() {
         return Ok(Ok(()));

@@ -142,7 +142,8 @@ impl RequestService {
                         record_once(&ctx.repos, tx, key, now)?;
                     }
                     let ids = (note_id.as_str(), team_note_id.as_str());
-                    let recorded = Recording { actor: &actor, channel, received_at, recorded_by: recorded_by.clone(), now };
+                    let recorded =
+                        Recording { actor: &actor, channel, received_at, recorded_by: recorded_by.clone(), now };
                     record_tx(&ctx, tx, &recorded, &input, &files, code, ids)
                 })
                 .await;
@@ -751,12 +752,7 @@ pub(crate) fn record_tx(
         &calendar,
     );
     request.events = 1;
-    let mut events = vec![RequestEvent {
-        seq: 1,
-        at: now,
-        actor: actor.clone(),
-        change: Change::Created { channel },
-    }];
+    let mut events = vec![RequestEvent { seq: 1, at: now, actor: actor.clone(), change: Change::Created { channel } }];
     for f in files {
         let change = request.attach(attachment(f, now), usize::MAX)?;
         request.events += 1;
@@ -768,21 +764,16 @@ pub(crate) fn record_tx(
         repos.requests.put_event(tx, id, event)?;
     }
     let details = serde_json::json!({"channel": channel, "category": category.id});
-    repos.audit.append(tx, now, &actor, "request.create", format!("request:{id}"), details)?;
+    repos.audit.append(tx, now, actor, "request.create", format!("request:{id}"), details)?;
     if settings.mail_enabled || settings.sms_enabled {
-        let ack = acknowledgement_of(&settings, &request, &category, department.clone());
+        let ack = acknowledgement_of(settings, &request, &category, department.clone());
         let text = super::acknowledgement::text(&ack)?;
-        let news = mail::News {
-            kind: NotificationKind::Acknowledgement,
-            detail: &text,
-            id: &note_id,
-            at: now,
-        };
-        mail::queue_for_citizen(&settings, &repos, tx, &request, &news)?;
+        let news = mail::News { kind: NotificationKind::Acknowledgement, detail: &text, id: note_id, at: now };
+        mail::queue_for_citizen(settings, repos, tx, &request, &news)?;
         // The department's mailbox learns that a request is waiting.
         let kind = NotificationKind::NewRequest;
-        let news = mail::News { kind, detail: "", id: &team_note_id, at: now };
-        mail::queue_for_agents(&settings, &repos, tx, &request, &department.email, &news)?;
+        let news = mail::News { kind, detail: "", id: team_note_id, at: now };
+        mail::queue_for_agents(settings, repos, tx, &request, &department.email, &news)?;
     }
     // A competence held by a paired collectivité: the request goes there at once.
     let insee = request.location.as_ref().map_or("", |l| l.insee_code.as_str());

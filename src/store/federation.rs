@@ -180,7 +180,7 @@ impl FederationRepo {
     }
 
     pub fn was_received(&self, origin: &str, id: &str) -> Result<bool> {
-        Ok(self.received.contains_key(Key::new().str(origin).str(id)).map_err(store_error)?)
+        self.received.contains_key(Key::new().str(origin).str(id)).map_err(store_error)
     }
 
     pub fn put_received(&self, tx: &Tx<'_>, r: &Received) -> TxResult<()> {

@@ -8,8 +8,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 
@@ -44,7 +44,9 @@ async fn put_send(State(state): State<AppState>, uri: axum::http::Uri, headers: 
                 AuthError::Malformed | AuthError::BodyMismatch => StatusCode::BAD_REQUEST,
                 AuthError::WrongDestination => StatusCode::MISDIRECTED_REQUEST,
                 AuthError::UnknownPeer => StatusCode::FORBIDDEN,
-                AuthError::ClockSkew { .. } | AuthError::UnknownKey | AuthError::BadSignature => StatusCode::UNAUTHORIZED,
+                AuthError::ClockSkew { .. } | AuthError::UnknownKey | AuthError::BadSignature => {
+                    StatusCode::UNAUTHORIZED
+                }
             };
             let mut error = serde_json::json!({"code": e.code(), "message": e.to_string()});
             if let AuthError::ClockSkew { server_time } = e {

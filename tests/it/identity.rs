@@ -267,7 +267,9 @@ async fn every_route_answers_every_role_as_its_rule_says() {
         let anonymous = send(None).await.unwrap().status().as_u16();
         let is_page = !path.starts_with("/api/");
         match access {
-            Access::PeerSigned => assert!([400, 401, 403].contains(&anonymous), "{method} {path}: peers only, got {anonymous}"),
+            Access::PeerSigned => {
+                assert!([400, 401, 403].contains(&anonymous), "{method} {path}: peers only, got {anonymous}")
+            }
             Access::Public => assert!(![401, 403].contains(&anonymous), "{method} {path}: public, got {anonymous}"),
             _ if is_page => assert_eq!(anonymous, 303, "{method} {path}: anonymous visitors go to the sign-in page"),
             _ => assert_eq!(anonymous, 401, "{method} {path}: anonymous"),

@@ -14,6 +14,7 @@ mod dump;
 mod durability;
 mod e2e;
 mod fed;
+mod fed_attacks;
 mod federation;
 mod identity;
 mod imap;

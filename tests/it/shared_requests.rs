@@ -28,8 +28,7 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
     let other = instance("Commune voisine", "commune", "67483").await;
     pair(&epci, &commune);
     pair(&epci, &other);
-    let (epci_agent, commune_agent, other_agent) =
-        (epci.token("agent"), commune.token("agent"), other.token("agent"));
+    let (epci_agent, commune_agent, other_agent) = (epci.token("agent"), commune.token("agent"), other.token("agent"));
 
     // The commune says the EPCI holds waste collection: a citizen's request goes there at
     // intake, and the citizen still follows it with the commune's tracking code.
@@ -54,18 +53,22 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
     assert!(tracked["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "forwarded"), "{tracked}");
 
     // The commune cannot decide in the EPCI's place.
-    let (status, body) =
-        commune.post(&format!("/api/v1/requests/{commune_id}/status"), Some(&commune_agent), &json!({"status": "in_progress"})).await;
+    let (status, body) = commune
+        .post(&format!("/api/v1/requests/{commune_id}/status"), Some(&commune_agent), &json!({"status": "in_progress"}))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "held_elsewhere");
 
     // The EPCI takes it on: the delay restarts at its receipt, and the citizen sees it.
-    let (status, body) =
-        epci.post(&format!("/api/v1/requests/{epci_id}/status"), Some(&epci_agent), &json!({"status": "in_progress"})).await;
+    let (status, body) = epci
+        .post(&format!("/api/v1/requests/{epci_id}/status"), Some(&epci_agent), &json!({"status": "in_progress"}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let epci_due = body["due_at"].as_str().unwrap().to_owned();
-    eventually("the citizen sees the EPCI's progress", || async { track(&commune, &code).await["status"] == "in_progress" })
-        .await;
+    eventually("the citizen sees the EPCI's progress", || async {
+        track(&commune, &code).await["status"] == "in_progress"
+    })
+    .await;
     let tracked = track(&commune, &code).await;
     assert_eq!(tracked["due_at"], epci_due.as_str(), "the delay is the holder's: {tracked}");
     assert!(tracked["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "forward_accepted"), "{tracked}");
@@ -75,12 +78,17 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
     let (status, _) = epci.post(&format!("/api/v1/requests/{epci_id}/comments"), Some(&epci_agent), &reply).await;
     assert_eq!(status, 200);
     let note = json!({"visibility": "public", "body": "La rue est en travaux jusqu'à mercredi."});
-    let (status, _) = commune.post(&format!("/api/v1/requests/{commune_id}/comments"), Some(&commune_agent), &note).await;
+    let (status, _) =
+        commune.post(&format!("/api/v1/requests/{commune_id}/comments"), Some(&commune_agent), &note).await;
     assert_eq!(status, 200);
     let internal = json!({"visibility": "internal", "body": "Note pour l'équipe de la commune."});
     commune.post(&format!("/api/v1/requests/{commune_id}/comments"), Some(&commune_agent), &internal).await;
     eventually("the citizen reads the EPCI's answer", || async {
-        track(&commune, &code).await["timeline"].as_array().unwrap().iter().any(|e| e["text"] == "Le camion passera jeudi.")
+        track(&commune, &code).await["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == "Le camion passera jeudi.")
     })
     .await;
     eventually("the EPCI reads the commune's note", || async {
@@ -96,15 +104,19 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
     // The other commune forwards one by hand (no competence line there).
     let created = other.submit("Dépôt sauvage derrière la salle des fêtes").await;
     let other_id = created["id"].as_u64().unwrap();
-    let (status, body) =
-        other.post(&format!("/api/v1/requests/{other_id}/forward"), Some(&other_agent), &json!({"peer": epci.url})).await;
+    let (status, body) = other
+        .post(&format!("/api/v1/requests/{other_id}/forward"), Some(&other_agent), &json!({"peer": epci.url}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) =
-        other.post(&format!("/api/v1/requests/{other_id}/forward"), Some(&other_agent), &json!({"peer": epci.url})).await;
+    let (status, body) = other
+        .post(&format!("/api/v1/requests/{other_id}/forward"), Some(&other_agent), &json!({"peer": epci.url}))
+        .await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("already_forwarded")));
     // The EPCI sends it back, with its reason: the commune handles it again.
-    eventually("the EPCI receives the second request", || async { forwarded_here(&epci, &epci_agent).await.len() == 2 })
-        .await;
+    eventually("the EPCI receives the second request", || async {
+        forwarded_here(&epci, &epci_agent).await.len() == 2
+    })
+    .await;
     let second = forwarded_here(&epci, &epci_agent).await.into_iter().find(|r| r["id"] != epci_id).unwrap();
     let reject = json!({"status": "rejected", "reason": "Voirie communale : compétence de la commune."});
     let (status, body) =
@@ -115,8 +127,9 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
         d["events"].as_array().unwrap().iter().any(|e| e["change"]["type"] == "forward_rejected")
     })
     .await;
-    let (status, _) =
-        other.post(&format!("/api/v1/requests/{other_id}/status"), Some(&other_agent), &json!({"status": "in_progress"})).await;
+    let (status, _) = other
+        .post(&format!("/api/v1/requests/{other_id}/status"), Some(&other_agent), &json!({"status": "in_progress"}))
+        .await;
     assert_eq!(status, 200, "handled by the commune again");
 
     // Exactly one copy of everything, and the same state on both sides of each pairing.

@@ -16,8 +16,13 @@ fn federation(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>, Federat
     let (dir, core) = crate::service::testing::core(clock, false);
     let identity =
         Identity { base_url: INVITER.into(), name: "EPCI".into(), kind: "epci".into(), code: "200067007".into() };
-    let federation =
-        Federation::new(core.clone(), Instance::new(identity, SigningKey::from_bytes(&[1; 32])), true, std::time::Duration::from_secs(30)).unwrap();
+    let federation = Federation::new(
+        core.clone(),
+        Instance::new(identity, SigningKey::from_bytes(&[1; 32])),
+        true,
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
     (dir, core, federation)
 }
 
