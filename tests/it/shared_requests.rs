@@ -142,3 +142,79 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
     let notes = d["events"].as_array().unwrap().iter().filter(|e| e["change"]["type"] == "comment").count();
     assert_eq!(notes, 2, "the EPCI's reply and the commune's public note, nothing internal: {d}");
 }
+
+/// Descriptions of the requests forwarded to `epci`, in the order it recorded them.
+async fn arrived(epci: &Server, token: &str) -> Vec<String> {
+    let mut items = forwarded_here(epci, token).await;
+    items.sort_by_key(|r| r["id"].as_u64().unwrap());
+    items.iter().map(|r| r["subject"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn nothing_is_lost_nor_doubled_when_instances_go_down_or_are_killed() {
+    let mut epci = instance("Communauté de communes du Ried", "epci", "").await;
+    let mut commune = instance("Commune d'Exemple", "commune", "67482").await;
+    pair(&epci, &commune);
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    let token = epci.token("agent");
+
+    // The EPCI is down: requests are recorded and acknowledged at the commune, and wait.
+    epci.kill9();
+    for n in 1..=5 {
+        let mut request = citizen_request("dechets", "Bac non collecté");
+        request["subject"] = json!(format!("Demande {n:02}"));
+        request["contact"]["postal_address"] = json!("1 place de la Mairie");
+        let (status, body) = commune.post("/api/v1/requests", None, &request).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    eventually("the commune sees the EPCI unreachable", || async {
+        let d = &federation(&commune, &["deliveries"])[0];
+        d["failures"].as_u64().unwrap() >= 1 && d["unreachable_since"].is_string()
+    })
+    .await;
+    let d = &federation(&commune, &["deliveries"])[0];
+    assert_eq!(d["queued"], 5, "{d}");
+    assert!(
+        d["oldest_at"].is_string() && d["next_attempt_at"].is_string() && !d["last_error"].as_str().unwrap().is_empty(),
+        "{d}"
+    );
+
+    // The commune is killed too: its queue and its backoff survive.
+    commune.kill9();
+    commune.restart().await;
+    assert_eq!(queued(&commune, &epci), 5);
+    assert!(federation(&commune, &["deliveries"])[0]["failures"].as_u64().unwrap() >= 1, "the backoff is kept");
+
+    // The EPCI comes back; the admin's "retry now" sends at once, in order, once each.
+    epci.restart().await;
+    federation(&commune, &["retry", &epci.url]);
+    eventually("the backlog arrives", || async { arrived(&epci, &token).await.len() == 5 }).await;
+    let expected: Vec<String> = (1..=5).map(|n| format!("Demande {n:02}")).collect();
+    assert_eq!(arrived(&epci, &token).await, expected, "in the order they were made");
+    eventually("the queue is empty", || async { queued(&commune, &epci) == 0 }).await;
+    let d = &federation(&commune, &["deliveries"])[0];
+    assert_eq!((d["failures"].as_u64(), d["unreachable_since"].is_null()), (Some(0), true), "{d}");
+
+    // kill -9 of either side in the middle of a stream: every request arrives once.
+    for n in 6..=25 {
+        let mut request = citizen_request("dechets", "Bac non collecté");
+        request["subject"] = json!(format!("Demande {n:02}"));
+        request["contact"]["postal_address"] = json!("1 place de la Mairie");
+        commune.post("/api/v1/requests", None, &request).await;
+        if n == 10 {
+            epci.kill9();
+            epci.restart().await;
+        }
+        if n == 15 {
+            commune.kill9();
+            commune.restart().await;
+        }
+    }
+    federation(&commune, &["retry", &epci.url]);
+    eventually("all 25 arrive", || async { arrived(&epci, &token).await.len() >= 25 }).await;
+    let mut got = arrived(&epci, &token).await;
+    assert_eq!(got.len(), 25, "one effect each: {got:?}");
+    got.dedup();
+    assert_eq!(got.len(), 25, "no request twice");
+    assert_eq!(converged(&commune, &epci).await, 25);
+}
