@@ -220,7 +220,8 @@ pub fn federation(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow:
     let instance = crate::federation::Instance::new(identity, key);
     let f = &config.federation;
     let retry_base = Duration::from_secs(u64::from(f.retry_base_seconds));
-    Ok(Arc::new(Federation::new(core.clone(), instance, f.allow_private_addresses, retry_base)?))
+    let delivery = (retry_base, f.unreachable_alert_hours);
+    Ok(Arc::new(Federation::new(core.clone(), instance, f.allow_private_addresses, delivery)?))
 }
 
 pub fn state(core: &Arc<Core>, config: &Config, federation: Arc<Federation>) -> anyhow::Result<AppState> {

@@ -23,6 +23,8 @@ pub enum NotificationKind {
     OverdueDigest,
     /// To the sender of an e-mail that could not be recorded (too large).
     Refusal,
+    /// To the admins: a paired instance has been unreachable for a long time.
+    PeerUnreachable,
 }
 
 impl NotificationKind {
@@ -36,6 +38,7 @@ impl NotificationKind {
             NotificationKind::SignInLink => "sign_in_link",
             NotificationKind::OverdueDigest => "overdue_digest",
             NotificationKind::Refusal => "refusal",
+            NotificationKind::PeerUnreachable => "peer_unreachable",
         }
     }
 

@@ -157,14 +157,22 @@ impl Federation {
         // Signatures are checked off the async workers.
         let (me, origin, pinned) = (self.me().to_owned(), peer.base_url.clone(), peer.pinned_keys());
         let checked = tokio::task::spawn_blocking(move || {
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, value)| {
-                    let id = value.get("id").and_then(Value::as_str).map_or_else(|| format!("#{i}"), str::to_owned);
-                    (id, Message::check(value, &origin, &me, false, |_| pinned.clone()))
-                })
-                .collect::<Vec<_>>()
+            let check = |(i, value): (usize, Value)| {
+                let id = value.get("id").and_then(Value::as_str).map_or_else(|| format!("#{i}"), str::to_owned);
+                (id, Message::check(value, &origin, &me, false, |_| pinned.clone()))
+            };
+            // Two threads share a large batch's signature checks, in order.
+            let mut items: Vec<(usize, Value)> = items.into_iter().enumerate().collect();
+            if items.len() < 8 {
+                return items.into_iter().map(check).collect::<Vec<_>>();
+            }
+            let second = items.split_off(items.len() / 2);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| second.into_iter().map(check).collect::<Vec<_>>());
+                let mut first: Vec<_> = items.into_iter().map(check).collect();
+                first.extend(other.join().unwrap_or_default());
+                first
+            })
         })
         .await
         .map_err(|e| Error::Internal(format!("signature checks: {e}")))?;
@@ -180,12 +188,12 @@ impl Federation {
                     let m = match checked {
                         Ok(m) => m,
                         Err(rejection) => {
-                            results.insert(id.clone(), outcome(Err(rejection.code()), false));
+                            results.entry(id.clone()).or_insert_with(|| outcome(Err(rejection.code()), false));
                             continue;
                         }
                     };
                     if ctx.repos.federation.was_received_tx(tx, &m.origin, &m.id)? {
-                        results.insert(id.clone(), outcome(Ok(()), true));
+                        results.entry(id.clone()).or_insert_with(|| outcome(Ok(()), true));
                         continue;
                     }
                     let checkpoint = tx.checkpoint();
@@ -208,7 +216,7 @@ impl Federation {
                         }
                         Err(_) => tx.rollback(checkpoint),
                     }
-                    results.insert(id.clone(), outcome(applied, false));
+                    results.entry(id.clone()).or_insert_with(|| outcome(applied, false));
                 }
                 // Any authenticated delivery from a peer shows it is back: what waits for it
                 // goes at once.
@@ -284,14 +292,14 @@ impl Federation {
         Ok(())
     }
 
-    /// One attempt to deliver the head of `peer`'s queue. Returns whether something was
-    /// sent and acknowledged.
-    async fn deliver(&self, peer: &Peer) -> Result<Attempt> {
+    /// One attempt to deliver the first messages of `peer`'s queue after the sequence
+    /// `after` (those before were delivered, their removal being written).
+    async fn deliver(&self, peer: &Peer, after: u64) -> Result<Attempt> {
         let repos = &self.core.repos;
         let base_url = peer.base_url.clone();
         let batch = {
             let (repos, base_url) = (repos.clone(), base_url.clone());
-            crate::service::blocking(move || repos.federation.queued(&base_url, MAX_BATCH, MAX_BATCH_BYTES - 64))
+            crate::service::blocking(move || repos.federation.queued(&base_url, after, MAX_BATCH, MAX_BATCH_BYTES - 64))
                 .await?
         };
         if batch.is_empty() {
@@ -355,43 +363,109 @@ impl Federation {
             None => return self.failed(&base_url, "the answer has no results".into(), retry_after).await,
         };
         let now = self.core.clock.now().as_millisecond();
+        let answered = batch.iter().all(|q| results.contains_key(&q.id));
+        let last = batch.last().map_or(after, |q| q.seq);
         let (repos, batch) = (repos.clone(), Arc::new(batch));
-        let done = self
-            .core
-            .store
-            .write(move |tx| {
-                let mut state = repos.federation.delivery_tx(tx, &base_url)?;
-                let mut done = 0;
-                for q in batch.iter() {
-                    match results.get(&q.id) {
-                        Some(serde_json::Value::String(s)) if s == "accepted" || s == "duplicate" => {
-                            repos.federation.remove_queued(tx, &base_url, q.seq)?;
-                            state.delivered += 1;
-                            done += 1;
+        let store = self.core.store.clone();
+        let removal = async move {
+            store
+                .write(move |tx| {
+                    let mut state = repos.federation.delivery_tx(tx, &base_url)?;
+                    let mut done = 0;
+                    for q in batch.iter() {
+                        match results.get(&q.id) {
+                            Some(serde_json::Value::String(s)) if s == "accepted" || s == "duplicate" => {
+                                repos.federation.remove_queued(tx, &base_url, q.seq)?;
+                                state.delivered += 1;
+                                done += 1;
+                            }
+                            Some(serde_json::Value::Object(o)) => {
+                                let code = o.get("rejected").and_then(|c| c.as_str()).unwrap_or("rejected");
+                                repos.federation.remove_queued(tx, &base_url, q.seq)?;
+                                let dead =
+                                    DeadLetter { queued: q.clone(), code: code.chars().take(100).collect(), at: now };
+                                repos.federation.put_dead(tx, &dead)?;
+                                state.dead += 1;
+                                done += 1;
+                            }
+                            // No answer for it: it stays at the head of the queue.
+                            _ => {}
                         }
-                        Some(serde_json::Value::Object(o)) => {
-                            let code = o.get("rejected").and_then(|c| c.as_str()).unwrap_or("rejected");
-                            repos.federation.remove_queued(tx, &base_url, q.seq)?;
-                            let dead =
-                                DeadLetter { queued: q.clone(), code: code.chars().take(100).collect(), at: now };
-                            repos.federation.put_dead(tx, &dead)?;
-                            state.dead += 1;
-                            done += 1;
-                        }
-                        // No answer for it: it stays at the head of the queue.
-                        _ => {}
                     }
-                }
-                state.failures = 0;
-                state.next_attempt_at = 0;
-                state.unreachable_since = None;
-                state.last_success_at = Some(now);
-                state.last_error.clear();
-                repos.federation.put_delivery(tx, &state)?;
-                Ok(done)
-            })
-            .await?;
-        Ok(if done == 0 { Attempt::Stalled } else { Attempt::Sent })
+                    state.failures = 0;
+                    state.next_attempt_at = 0;
+                    state.unreachable_since = None;
+                    state.alerted = false;
+                    state.last_success_at = Some(now);
+                    state.last_error.clear();
+                    repos.federation.put_delivery(tx, &state)?;
+                    Ok(done)
+                })
+                .await
+        };
+        // Every message answered: the next batch can go while their removal is written (if
+        // it were lost, they would be sent again and answered "duplicate").
+        if answered {
+            return Ok(Attempt::Sent { last, removal: tokio::spawn(removal) });
+        }
+        Ok(if removal.await? == 0 {
+            Attempt::Stalled
+        } else {
+            Attempt::Sent { last: after, removal: tokio::spawn(async { Ok(0) }) }
+        })
+    }
+
+    /// The e-mails telling admins that `peer` has been unreachable too long, when it is
+    /// time to send them (once per run of failures).
+    fn alerts(&self, peer: &str, error: &str, now: i64) -> Result<Vec<crate::domain::notification::Notification>> {
+        use crate::domain::account::AccountStatus;
+        use crate::domain::actor::Role;
+        use crate::domain::notification::{Address, Medium, Notification, NotificationKind};
+        let state = self.core.repos.federation.delivery(peer)?;
+        let too_long = i64::from(self.alert_after_hours) * 3_600_000;
+        let Some(since) = state.unreachable_since.filter(|s| now - s >= too_long && !state.alerted) else {
+            return Ok(Vec::new());
+        };
+        if !self.core.settings.mail_enabled {
+            return Ok(Vec::new());
+        }
+        let l = crate::l10n::Locale::french();
+        let s = &self.core.settings;
+        let name = self.core.repos.peers.peer(peer)?.map_or_else(|| peer.to_owned(), |p| p.name);
+        let since = instant(since).map(|t| l.date_time(&t)).unwrap_or_default();
+        let count = self.core.repos.federation.depth(peer)?.0.to_string();
+        let link = format!("{}/admin/federation", s.public_url);
+        let values = [
+            ("collectivite", s.instance_name.as_str()),
+            ("peer", name.as_str()),
+            ("url", peer),
+            ("since", since.as_str()),
+            ("count", count.as_str()),
+            ("error", error),
+            ("link", link.as_str()),
+        ];
+        let fill = |key: &str| crate::service::mail::fill(l.t(key), &values);
+        let at = instant(now).unwrap_or_else(Timestamp::now);
+        let mut out = Vec::new();
+        for admin in self.core.repos.accounts.all()? {
+            if admin.role != Role::Admin || admin.status != AccountStatus::Active || admin.email.is_empty() {
+                continue;
+            }
+            let address = Address {
+                medium: Medium::Email,
+                to: &admin.email,
+                subject: fill("mail.peer_unreachable_subject"),
+                text: format!("{}\n\n{}", fill("mail.peer_unreachable_body"), crate::service::mail::SIGNATURE),
+            };
+            out.push(Notification::new(
+                crate::service::mail::new_id()?,
+                NotificationKind::PeerUnreachable,
+                address,
+                None,
+                at,
+            ));
+        }
+        Ok(out)
     }
 
     /// Records a failed attempt and when to try again.
@@ -402,12 +476,19 @@ impl Federation {
         let mut jitter = [0u8; 2];
         getrandom::fill(&mut jitter).map_err(|e| Error::Internal(format!("random source: {e}")))?;
         let jitter = 0.8 + 0.4 * f64::from(u16::from_le_bytes(jitter)) / f64::from(u16::MAX);
+        let alerts = self.alerts(&base_url, &error, now)?;
         self.core
             .store
             .write(move |tx| {
                 let mut state = repos.federation.delivery_tx(tx, &base_url)?;
                 state.failures = state.failures.saturating_add(1);
                 state.unreachable_since.get_or_insert(now);
+                if !alerts.is_empty() && !state.alerted {
+                    state.alerted = true;
+                    for alert in &alerts {
+                        repos.outbox.put(tx, alert, None)?;
+                    }
+                }
                 state.last_error = error.chars().take(500).collect();
                 let wait = backoff(base, state.failures, jitter).max(retry_after.unwrap_or_default());
                 state.next_attempt_at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
@@ -428,9 +509,30 @@ pub fn backoff(base: Duration, failures: u32, jitter: f64) -> Duration {
 
 enum Attempt {
     Empty,
-    Sent,
+    /// Delivered up to the sequence `last`; `removal` writes it.
+    Sent {
+        last: u64,
+        removal: tokio::task::JoinHandle<Result<usize>>,
+    },
     Stalled,
     Failed,
+}
+
+/// Waits for the removal of delivered messages to be written; if it failed, the queue is
+/// read again from its head (what it kept is sent again, and answered "duplicate").
+async fn written(removal: Option<tokio::task::JoinHandle<Result<usize>>>) -> bool {
+    let Some(removal) = removal else { return true };
+    match removal.await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "federation: delivered messages not removed from the queue");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "federation: removal task");
+            false
+        }
+    }
 }
 
 /// Runs the senders: one per active peer, each draining its queue in order, one batch in
@@ -461,6 +563,10 @@ pub async fn run(federation: Arc<Federation>) {
 /// The sender to one peer. Ends when the peer is no longer active (its queue is frozen,
 /// nothing is deleted).
 async fn send_to(federation: Arc<Federation>, base_url: String, mut changes: tokio::sync::watch::Receiver<u64>) {
+    // Delivered up to this sequence; at most one removal being written behind the batch
+    // in flight.
+    let mut after = 0;
+    let mut removing = None;
     loop {
         let peer = match federation.core.repos.peers.peer(&base_url) {
             Ok(Some(peer)) if peer.status == PeerStatus::Active => peer,
@@ -478,8 +584,17 @@ async fn send_to(federation: Arc<Federation>, base_url: String, mut changes: tok
             let _ = tokio::time::timeout(wait, changes.changed()).await;
             continue;
         }
-        match federation.deliver(&peer).await {
-            Ok(Attempt::Sent) => {}
+        match federation.deliver(&peer, after).await {
+            Ok(Attempt::Sent { last, removal }) => {
+                after = if written(removing.replace(removal)).await { after.max(last) } else { 0 };
+                continue;
+            }
+            Ok(Attempt::Empty) if after > 0 => {
+                // Read from the head again once what was delivered is off the queue.
+                written(removing.take()).await;
+                after = 0;
+                continue;
+            }
             Ok(Attempt::Empty) => {
                 let _ = tokio::time::timeout(Duration::from_secs(60), changes.changed()).await;
             }

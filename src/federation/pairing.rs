@@ -76,6 +76,8 @@ pub struct Federation {
     pub(super) client: Client,
     /// First wait after a failed delivery (doubled at each failure, up to an hour).
     pub(super) retry_base: std::time::Duration,
+    /// Admins are told when a peer has been unreachable this long.
+    pub(super) alert_after_hours: u32,
     /// Deliveries being applied, by peer.
     pub(super) in_flight: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -85,11 +87,11 @@ impl Federation {
         core: Arc<Core>,
         instance: Instance,
         allow_private_addresses: bool,
-        retry_base: std::time::Duration,
+        (retry_base, alert_after_hours): (std::time::Duration, u32),
     ) -> Result<Federation> {
         let client =
             Client::new(allow_private_addresses).map_err(|e| Error::Internal(format!("federation client: {e}")))?;
-        Ok(Federation { core, instance, client, retry_base, in_flight: Default::default() })
+        Ok(Federation { core, instance, client, retry_base, alert_after_hours, in_flight: Default::default() })
     }
 
     pub fn instance(&self) -> &Instance {

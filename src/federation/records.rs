@@ -42,6 +42,9 @@ pub struct DeliveryState {
     /// Messages delivered and refused since the pairing.
     pub delivered: u64,
     pub dead: u64,
+    /// Whether admins were told of the current run of failures.
+    #[serde(default)]
+    pub alerted: bool,
 }
 
 /// A message received and applied (or refused for good): its id answers `duplicate`

@@ -115,12 +115,14 @@ impl FederationRepo {
         tx.insert(self.queue_id, queue_key(&q.peer, q.seq).as_ref(), &codec::encode(q)?)
     }
 
-    /// The first messages queued for `peer`, in order: at most `limit`, and at most
-    /// `max_bytes` of messages (always at least one).
-    pub fn queued(&self, peer: &str, limit: usize, max_bytes: usize) -> Result<Vec<Queued>> {
+    /// The first messages queued for `peer` after the sequence `after`, in order: at most
+    /// `limit`, and at most `max_bytes` of messages (always at least one).
+    pub fn queued(&self, peer: &str, after: u64, limit: usize, max_bytes: usize) -> Result<Vec<Queued>> {
         let mut out: Vec<Queued> = Vec::new();
         let mut bytes = 0;
-        for item in self.queue.scan_prefix(Key::new().str(peer)) {
+        let start = Key::new().str(peer).u64(after.saturating_add(1));
+        let end = super::keys::prefix_end(Key::new().str(peer).as_ref()).unwrap_or_default();
+        for item in self.queue.range(start.into_bytes()..end) {
             let q: Queued = codec::decode(&item.map_err(store_error)?.1)?;
             bytes += q.message.len() + 1;
             if out.len() >= limit || (bytes > max_bytes && !out.is_empty()) {

@@ -126,6 +126,8 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/admin/federation/adhesion", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/approbation", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/revocation", Allowed(Action::ManageInstance)),
+    (Method::POST, "/admin/federation/relance", Allowed(Action::ManageInstance)),
+    (Method::POST, "/admin/federation/competence", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/parametres", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/parametres/logo", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/parametres/logo/suppression", Allowed(Action::ManageInstance)),

@@ -26,13 +26,23 @@ use crate::service::portal::Site;
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/federation/v1/pair", post(post_pair)).route(
         "/federation/v1/send/{txn}",
-        put(put_send).layer(axum::extract::DefaultBodyLimit::max(crate::federation::MAX_BATCH_BYTES)),
+        // The handler reads the body itself, to answer an oversized one in the protocol's words.
+        put(put_send).layer(axum::extract::DefaultBodyLimit::disable()),
     )
 }
 
 /// A delivery from a paired instance: answers per message, or refuses the whole batch
 /// with the code its admin reads (`clock_skew` carries this server's time).
-async fn put_send(State(state): State<AppState>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn put_send(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Ok(body) = axum::body::to_bytes(body, crate::federation::MAX_BATCH_BYTES).await else {
+        let error = serde_json::json!({"error": {"code": "too_large", "message": "a delivery holds at most 1 MiB"}});
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(error)).into_response();
+    };
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match state.federation.receive_batch(uri.path(), authorization, &body).await {
         Ok(results) => {
@@ -92,6 +102,8 @@ pub fn admin_router() -> axum::Router<AppState> {
         .route("/admin/federation/adhesion", post(post_join))
         .route("/admin/federation/approbation", post(post_approval))
         .route("/admin/federation/revocation", post(post_revocation))
+        .route("/admin/federation/relance", post(post_retry))
+        .route("/admin/federation/competence", post(post_competence))
 }
 
 #[derive(Template)]
@@ -105,6 +117,12 @@ struct AdminPage<'a> {
     base_url: String,
     fingerprint: String,
     peers: Vec<PairingView>,
+    /// Delivery to each peer: queue, failures, dead letters.
+    deliveries: Vec<crate::federation::PeerDelivery>,
+    competences: Vec<crate::federation::records::Competence>,
+    /// Categories (id, name) and active peers (URL, name), for the competence form.
+    categories: Vec<(String, String)>,
+    active_peers: Vec<(String, String)>,
     /// An invitation just made, shown once.
     invitation: Option<IssuedInvitation>,
     /// The result of the last step, and whether it went wrong.
@@ -118,6 +136,14 @@ impl AdminPage<'_> {
     fn status(&self, status: &str) -> &str {
         self.l.tf("federation_status", status)
     }
+
+    fn category_name<'b>(&'b self, id: &'b str) -> &'b str {
+        self.categories.iter().find(|(c, _)| c == id).map_or(id, |(_, name)| name)
+    }
+
+    fn peer_name<'b>(&'b self, url: &'b str) -> &'b str {
+        self.deliveries.iter().find(|d| d.base_url == url).map_or(url, |d| d.name.as_str())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -129,8 +155,18 @@ struct Outcome {
 }
 
 fn admin_page(state: &AppState, actor: &Actor, (csrf, user): (String, String), outcome: Outcome) -> Response {
-    let peers = match state.federation.peers(actor) {
-        Ok(peers) => peers,
+    let listed = state.federation.peers(actor).and_then(|peers| {
+        let deliveries = state.federation.deliveries(actor)?;
+        let competences = state.federation.competences(actor)?;
+        let active = state.federation.active_peers()?.into_iter().map(|p| (p.base_url, p.name)).collect();
+        Ok((peers, deliveries, competences, active))
+    });
+    let (peers, deliveries, competences, active_peers) = match listed {
+        Ok(listed) => listed,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let categories = match state.catalogue.categories(actor) {
+        Ok(all) => all.into_iter().map(|c| (c.id, c.name)).collect(),
         Err(e) => return ApiError(e).into_response(),
     };
     let instance = state.federation.instance();
@@ -144,6 +180,10 @@ fn admin_page(state: &AppState, actor: &Actor, (csrf, user): (String, String), o
         base_url: instance.identity.base_url.clone(),
         fingerprint: instance.fingerprint(),
         peers,
+        deliveries,
+        competences,
+        categories,
+        active_peers,
         invitation: outcome.invitation,
         notice: outcome.notice,
         problem: outcome.problem,
@@ -257,4 +297,44 @@ async fn peer_step(state: &AppState, caller: Option<super::access::Caller>, peer
         Err(e) => return ApiError(e).into_response(),
     };
     admin_page(state, &actor, (csrf, user), outcome)
+}
+
+async fn post_retry(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<PeerForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let outcome = match state.federation.retry_now(&actor, &form.peer).await {
+        Ok(()) => Outcome { notice: Locale::french().t("federation.retrying").to_owned(), ..Default::default() },
+        Err(e @ Error::NotFound { .. }) => Outcome { problem: e.to_string(), ..Default::default() },
+        Err(e) => return ApiError(e).into_response(),
+    };
+    admin_page(&state, &actor, (csrf, user), outcome)
+}
+
+#[derive(Debug, Deserialize)]
+struct CompetenceForm {
+    category: String,
+    #[serde(default)]
+    insee: String,
+    /// Empty: this instance handles it.
+    #[serde(default)]
+    peer: String,
+}
+
+async fn post_competence(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<CompetenceForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let outcome = match state.federation.set_competence(&actor, &form.category, &form.insee, &form.peer).await {
+        Ok(()) => {
+            Outcome { notice: Locale::french().t("federation.competence_saved").to_owned(), ..Default::default() }
+        }
+        Err(e @ Error::Invalid { .. }) => Outcome { problem: e.to_string(), ..Default::default() },
+        Err(e) => return ApiError(e).into_response(),
+    };
+    admin_page(&state, &actor, (csrf, user), outcome)
 }

@@ -85,3 +85,19 @@ fn the_signature_benchmark_signs_and_checks_real_messages() {
     }
     assert!(text.contains("200 of each"), "{text}");
 }
+
+#[test]
+fn the_federation_benchmark_drains_a_backlog_between_two_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_guichet-bench"))
+        .args(["federation", "--messages", "200", "--clients", "4", "--guichet", env!("CARGO_BIN_EXE_guichet")])
+        .arg("--work-dir")
+        .arg(dir.path().join("federation"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(leading_number(row(&report, "backlog drained")[0]).is_some_and(|s| s > 0.0), "{report}");
+    assert!(leading_number(row(&report, "delivered, verified, durably applied")[0]).is_some_and(|r| r > 0.0));
+    assert!(row(&report, "received at the EPCI")[0].starts_with("200 replies, converged: true"), "{report}");
+}

@@ -6,6 +6,7 @@
 //! memory, size on disk, and durable intake with concurrent clients. It prints a Markdown
 //! report and exits non-zero if a step failed (a missed target is reported, not a failure).
 
+mod federation;
 mod generate;
 mod measure;
 mod report;
@@ -40,6 +41,9 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         count: u64,
     },
+    /// Two instances on loopback: a backlog of signed messages drained from one to the
+    /// other after an outage; prints a Markdown table.
+    Federation(federation::FederationArgs),
     /// Durable intake against a running server (started with `http.intake_rate_per_minute=0`).
     Intake {
         /// Base URL of the server, e.g. `http://127.0.0.1:8080`.
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => runtime()?.block_on(measure::run(args)),
+        Command::Federation(args) => runtime()?.block_on(federation::run(args)),
         Command::Signatures { count } => {
             let costs = signatures::measure(count.max(1));
             println!(

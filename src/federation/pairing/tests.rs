@@ -20,7 +20,7 @@ fn federation(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>, Federat
         core.clone(),
         Instance::new(identity, SigningKey::from_bytes(&[1; 32])),
         true,
-        std::time::Duration::from_secs(30),
+        (std::time::Duration::from_secs(30), 24),
     )
     .unwrap();
     (dir, core, federation)
