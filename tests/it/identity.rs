@@ -281,7 +281,7 @@ async fn every_route_answers_every_role_as_its_rule_says() {
                 Access::PeerSigned => false,
                 Access::Allowed(action) => allowed(*role, *action),
             };
-            if access == Access::PeerSigned {
+            if *access == Access::PeerSigned {
                 // A bearer token is not a peer's signature: refused before anything is read.
                 assert!([400, 401, 403].contains(&status), "{method} {path} as {role:?}: peers only, got {status}");
             } else if expected_allowed {
