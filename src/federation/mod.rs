@@ -8,25 +8,29 @@ mod client;
 mod delivery;
 mod keys;
 mod message;
+mod operations;
 mod outbox;
 mod pairing;
 mod peer;
+mod receive;
 pub mod records;
 mod shared;
 
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
 pub use client::{Client, ClientError, is_public};
-pub use delivery::{DeadLetterView, MAX_BATCH, MAX_BATCH_BYTES, PeerDelivery, Refused, backoff, run, send_path};
+pub use delivery::{MAX_BATCH, MAX_BATCH_BYTES, backoff, run, send_path};
 pub use keys::{
     Context, DOCUMENT_VALIDITY_MS, Identity, Instance, SignatureError, add_signature, fingerprint, key_document,
     key_id, public_key, sign, signed_bytes, verify,
 };
 pub use message::{Draft, MAX_MESSAGE_BYTES, Message, ObjectRef, PinnedKey, Rejection, TYPES, new_id};
+pub use operations::{DeadLetterView, PeerDelivery};
 pub use outbox::Outbox;
 pub use pairing::{Federation, IssuedInvitation, PairingView};
 pub use peer::{
     INVITATION_DAYS, Invitation, InvitationLink, Peer, PeerKey, PeerStatus, invitation_link, proof, same_proof,
     short_code,
 };
+pub use receive::Refused;
 pub use shared::{after_change_tx, forward_tx};

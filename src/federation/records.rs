@@ -112,10 +112,8 @@ pub struct Link {
     /// The shared object's id: the origin's request id.
     pub object: String,
     pub state: LinkState,
-    /// Last version sent (holder) or applied (origin) of the holder's status.
+    /// At the origin: the last version of the holder's status applied here.
     pub version: i64,
-    /// Last version of the object sent from here.
-    pub sent: i64,
 }
 
 /// Who handles a category of requests, here or at a peer, for one commune (INSEE code)

@@ -56,7 +56,6 @@ pub fn forward_tx(
         object: request.id.to_string(),
         state: LinkState::Pending,
         version: 0,
-        sent: 1,
     };
     // Only what the holder needs: who asked (a name), what, and where; the citizen's
     // address and phone only when the category needs them to handle it.
@@ -122,7 +121,6 @@ pub fn after_change_tx(
     repos: &Repos,
     tx: &Tx<'_>,
     actor: &Actor,
-    _old: &Request,
     new: &Request,
     change: &Change,
     now: Timestamp,
@@ -174,7 +172,6 @@ pub fn after_change_tx(
                 let body = content([("state", text(to.as_str())), ("reason", reason)]);
                 outbox.queue(repos, tx, &peer, ("request.status", object(&link, version), body), now)?;
             }
-            link.sent = version;
             repos.federation.put_link(tx, &link)?;
         }
         _ => {}
@@ -345,7 +342,6 @@ fn forward_in(
         object: m.object.id.clone(),
         state: LinkState::Pending,
         version: 0,
-        sent: 0,
     };
     repos.federation.put_link(tx, &link)?;
     Ok(Ok(()))

@@ -589,7 +589,7 @@ pub(crate) fn commit_change_tx(
         }
         _ => None,
     };
-    crate::federation::after_change_tx(&ctx.outbox, repos, tx, actor, old, &new, &change, now)?;
+    crate::federation::after_change_tx(&ctx.outbox, repos, tx, actor, &new, &change, now)?;
     let event = RequestEvent { seq: new.events, at: now, actor: actor.clone(), change };
     repos.requests.update(tx, old, &new, &event)?;
     repos.audit.append(tx, now, actor, action, format!("request:{id}"), details)?;
