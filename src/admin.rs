@@ -54,6 +54,8 @@ pub enum AdminRequest {
         peer: String,
     },
     FederationCompetences,
+    /// Retire the instance key for a new one and tell every active peer.
+    FederationRotateKey,
     FederationState {
         peer: String,
     },
@@ -108,6 +110,7 @@ pub async fn handle(
             Ok(serde_json::json!({"retry": peer}))
         }
         AdminRequest::FederationCompetences => Ok(to_json(&federation.competences(&cli)?)),
+        AdminRequest::FederationRotateKey => Ok(to_json(&federation.rotate_key(&cli).await?)),
         AdminRequest::FederationState { peer } => federation.shared_state(&cli, &peer),
         AdminRequest::FederationCompetence { category, insee, peer } => {
             federation.set_competence(&cli, &category, &insee, &peer).await?;

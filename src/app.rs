@@ -27,7 +27,7 @@ use crate::service::sessions::SessionService;
 use crate::service::tokens::TokenService;
 use crate::service::topics::TopicService;
 use crate::service::{AuthSettings, Core, Settings};
-use crate::store::backup::KEY_FILE;
+use crate::store::backup::{KEY_FILE, KEYS_DIR};
 use crate::store::files::FileStore;
 use crate::web::listener::{AppListener, ClientAddr, tls_acceptor};
 use crate::web::middleware::RateLimiter;
@@ -40,6 +40,27 @@ pub const ADDRESS_FILE: &str = "http.addr";
 /// Where the sled store lives inside the data directory.
 pub fn store_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("store")
+}
+
+/// Every private key of the instance: `instance.key` (created on first start) and those
+/// made by rotations.
+pub fn load_key_ring(data_dir: &Path) -> anyhow::Result<crate::federation::KeyRing> {
+    let first = load_or_create_key(data_dir)?;
+    let mut others = Vec::new();
+    let dir = data_dir.join(KEYS_DIR);
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "key") {
+                let bytes: [u8; 32] = std::fs::read(&path)?
+                    .as_slice()
+                    .try_into()
+                    .with_context(|| format!("{} is not a 32-byte ed25519 key", path.display()))?;
+                others.push(SigningKey::from_bytes(&bytes));
+            }
+        }
+    }
+    Ok(crate::federation::KeyRing::new(first, others, dir))
 }
 
 /// Loads the instance key, or creates it (mode 0600) on first start.
@@ -91,8 +112,11 @@ pub fn open_core(config: &Config, clock: Arc<dyn Clock>, public_url: String) -> 
         inbound_category: config.inbound_mail.category.clone(),
         inbound_max_bytes: config.inbound_mail.max_bytes(),
     };
-    let key = load_or_create_key(&data_dir)?;
-    let outbox = Arc::new(crate::federation::Outbox::new(settings.public_url.clone(), key));
+    let ring = load_key_ring(&data_dir)?;
+    if let Some(own) = repos.federation.own_keys()? {
+        ring.set_state(own).map_err(|e| anyhow::anyhow!("{e} (in {})", data_dir.join(KEYS_DIR).display()))?;
+    }
+    let outbox = Arc::new(crate::federation::Outbox::new(settings.public_url.clone(), Arc::new(ring)));
     Ok(Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default(), outbox }))
 }
 
@@ -208,7 +232,7 @@ fn configured_portal(config: &Config) -> anyhow::Result<PortalSettings> {
 
 /// This instance in the federation: its identity (from `[instance]` and the public URL)
 /// and its key.
-pub fn federation(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow::Result<Arc<Federation>> {
+pub fn federation(core: &Arc<Core>, config: &Config) -> anyhow::Result<Arc<Federation>> {
     let (s, i) = (&core.settings, &config.instance);
     let code = if i.kind == "commune" && !i.insee_code.is_empty() { &i.insee_code } else { &i.siren };
     let identity = crate::federation::Identity {
@@ -217,7 +241,7 @@ pub fn federation(core: &Arc<Core>, config: &Config, key: SigningKey) -> anyhow:
         kind: i.kind.clone(),
         code: if code.is_empty() { i.insee_code.clone() } else { code.clone() },
     };
-    let instance = crate::federation::Instance::new(identity, key);
+    let instance = crate::federation::Instance::new(identity, core.outbox.ring().clone());
     let f = &config.federation;
     let retry_base = Duration::from_secs(u64::from(f.retry_base_seconds));
     let delivery = (retry_base, f.unreachable_alert_hours);
@@ -280,7 +304,6 @@ pub fn state(core: &Arc<Core>, config: &Config, federation: Arc<Federation>) -> 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.storage.data_dir();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let key = load_or_create_key(&data_dir)?;
     let bind = config.http.bind_addr();
     let tcp = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening on {bind}"))?;
     let local = tcp.local_addr()?;
@@ -308,7 +331,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let admin_socket =
         admin::bind(&data_dir).context("the admin channel is needed by `guichet backup`, `admin token`...")?;
-    let federation = federation(&core, &config, key.clone())?;
+    let federation = federation(&core, &config)?;
+    let fingerprint = federation.instance().fingerprint();
     let admin = tokio::spawn(admin::serve(admin_socket, core.clone(), data_dir.clone(), federation.clone()));
     let peers = tokio::spawn(crate::federation::run(federation.clone()));
     let app_state = state(&core, &config, federation)?;
@@ -326,8 +350,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let app = crate::web::router(app_state);
     std::fs::write(data_dir.join(ADDRESS_FILE), local.to_string())?;
-    let public_key = crate::domain::audit::hex(key.verifying_key().as_bytes());
-    tracing::info!(address = %local, url = %public_url, instance_key = %public_key, "Guichet is listening");
+    tracing::info!(address = %local, url = %public_url, instance_key = %fingerprint, "Guichet is listening");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<ClientAddr>()).with_graceful_shutdown(

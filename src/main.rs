@@ -108,6 +108,9 @@ enum FederationCommand {
     Retry { peer: String },
     /// The competence table: which paired instance handles which category.
     Competences,
+    /// Retire the instance key for a new one: every active peer is told by a message
+    /// signed with both keys, after what was queued before.
+    RotateKey,
     /// A hash of what this instance holds of the requests it shares with PEER: the same on
     /// both sides once every message has arrived.
     State { peer: String },
@@ -231,7 +234,7 @@ async fn through_server_or_store(config: &Config, request: AdminRequest) -> anyh
         return Ok(result);
     }
     let core = app::open_core(config, Arc::new(SystemClock), config.public_url(config.http.bind_addr()))?;
-    let federation = app::federation(&core, config, app::load_or_create_key(&data_dir)?)?;
+    let federation = app::federation(&core, config)?;
     let result = admin::handle(&core, &data_dir, &federation, request).await;
     drop(federation);
     let store = core.store.clone();
@@ -282,6 +285,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 FederationCommand::Deliveries => AdminRequest::FederationDeliveries,
                 FederationCommand::Retry { peer } => AdminRequest::FederationRetry { peer },
                 FederationCommand::Competences => AdminRequest::FederationCompetences,
+                FederationCommand::RotateKey => AdminRequest::FederationRotateKey,
                 FederationCommand::State { peer } => AdminRequest::FederationState { peer },
                 FederationCommand::Competence { category, insee, peer } => {
                     AdminRequest::FederationCompetence { category, insee, peer }

@@ -48,6 +48,12 @@ impl Federation {
         if batch.is_empty() {
             return Ok(Attempt::Empty);
         }
+        // A key rotation ends its batch: what follows is signed with the new key, which the
+        // peer learns only by applying it.
+        let mut batch = batch;
+        if let Some(i) = batch.iter().position(|q| q.kind == "key.rotate") {
+            batch.truncate(i + 1);
+        }
         let mut body = Vec::with_capacity(batch.iter().map(|q| q.message.len() + 1).sum::<usize>() + 16);
         body.extend_from_slice(b"{\"messages\":[");
         for (i, q) in batch.iter().enumerate() {
@@ -57,30 +63,53 @@ impl Federation {
             body.extend_from_slice(q.message.as_bytes());
         }
         body.extend_from_slice(b"]}");
+        let body = axum::body::Bytes::from(body);
         let path = send_path(batch.iter().map(|q| &q.id));
-        let now = self.core.clock.now();
-        let delivery = Delivery {
-            method: "PUT",
-            path: &path,
-            origin: self.me(),
-            destination: &base_url,
-            ts: now.as_millisecond(),
-        };
-        let authorization = delivery.authorization(self.core.outbox.key(), &body);
-        let sent = match self.client.request(reqwest::Method::PUT, &format!("{base_url}{path}")) {
-            Ok(request) => {
-                request
-                    .header("authorization", authorization)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
+        // Signed with the current key; while a peer has not yet applied a rotation (it comes
+        // after the messages queued before it), the key it still knows answers instead.
+        let ring = self.core.outbox.ring();
+        let keys = std::iter::once(ring.current()).chain(ring.retired().into_iter().take(3));
+        let mut response = None;
+        for key in keys {
+            let delivery = Delivery {
+                method: "PUT",
+                path: &path,
+                origin: self.me(),
+                destination: &base_url,
+                ts: self.core.clock.now().as_millisecond(),
+            };
+            let authorization = delivery.authorization(&key, &body);
+            let sent = match self.client.request(reqwest::Method::PUT, &format!("{base_url}{path}")) {
+                Ok(request) => {
+                    request
+                        .header("authorization", authorization)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                }
+                Err(e) => return self.failed(&base_url, e.to_string(), None).await,
+            };
+            match sent {
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    let bytes = read_limited(r, 4096).await.unwrap_or_default();
+                    if String::from_utf8_lossy(&bytes).contains("\"unknown_key\"") {
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+                    return self.failed(&base_url, format!("401 Unauthorized: {text}"), None).await;
+                }
+                Ok(r) => {
+                    response = Some(r);
+                    break;
+                }
+                Err(e) => return self.failed(&base_url, e.without_url().to_string(), None).await,
             }
-            Err(e) => return self.failed(&base_url, e.to_string(), None).await,
-        };
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => return self.failed(&base_url, e.without_url().to_string(), None).await,
+        }
+        let Some(response) = response else {
+            return self
+                .failed(&base_url, "401 Unauthorized: none of our keys is known to this peer".into(), None)
+                .await;
         };
         let status = response.status();
         let retry_after = response

@@ -4,6 +4,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -115,7 +119,7 @@ pub struct Identity {
 pub const DOCUMENT_VALIDITY_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// The self-signed key document, valid from `now_ms` for [`DOCUMENT_VALIDITY_MS`].
-pub fn key_document(identity: &Identity, key: &SigningKey, now_ms: i64) -> Value {
+pub fn key_document(identity: &Identity, key: &SigningKey, old: &[RetiredKey], now_ms: i64) -> Value {
     let public = key.verifying_key();
     let text = |s: &str| Value::String(s.to_owned());
     let current = Value::Object(
@@ -125,6 +129,17 @@ pub fn key_document(identity: &Identity, key: &SigningKey, now_ms: i64) -> Value
         )]
         .into(),
     );
+    let old_keys = Value::Object(
+        old.iter()
+            .map(|r| {
+                let entry = [
+                    ("public_key".to_owned(), text(&r.public_key)),
+                    ("retired_at".to_owned(), Value::Int(r.retired_at)),
+                ];
+                (r.id.clone(), Value::Object(entry.into()))
+            })
+            .collect(),
+    );
     let mut document = Value::Object(
         [
             ("v".to_owned(), Value::Int(1)),
@@ -133,7 +148,7 @@ pub fn key_document(identity: &Identity, key: &SigningKey, now_ms: i64) -> Value
             ("kind".to_owned(), text(&identity.kind)),
             ("code".to_owned(), text(&identity.code)),
             ("keys".to_owned(), current),
-            ("old_keys".to_owned(), Value::Object(Default::default())),
+            ("old_keys".to_owned(), old_keys),
             ("valid_until".to_owned(), Value::Int(now_ms + DOCUMENT_VALIDITY_MS)),
         ]
         .into(),
@@ -142,29 +157,129 @@ pub fn key_document(identity: &Identity, key: &SigningKey, now_ms: i64) -> Value
     document
 }
 
-/// This instance as its peers know it: its identity and its key (never printed: no
+/// This instance's private keys: the first one (`instance.key`) and those made by
+/// rotations. Which one is current, and when the others were retired, is the store's
+/// record ([`OwnKeys`]): the outbox reads it inside each write, so every message written
+/// after a rotation is signed with the new key and none before it.
+pub struct KeyRing {
+    keys: RwLock<BTreeMap<String, SigningKey>>,
+    state: RwLock<OwnKeys>,
+    /// Where rotations write new keys.
+    dir: PathBuf,
+}
+
+impl KeyRing {
+    /// The ring of `first` and `others` (from `dir`), `first` current until the store
+    /// says otherwise.
+    pub fn new(first: SigningKey, others: Vec<SigningKey>, dir: PathBuf) -> KeyRing {
+        let state = OwnKeys { current: key_id(&first.verifying_key()), retired: Vec::new() };
+        let keys = std::iter::once(first).chain(others).map(|k| (key_id(&k.verifying_key()), k)).collect();
+        KeyRing { keys: RwLock::new(keys), state: RwLock::new(state), dir }
+    }
+
+    /// The file of a key made by a rotation.
+    pub fn file(dir: &Path, key: &VerifyingKey) -> PathBuf {
+        dir.join(format!("{}.key", key_id(key).trim_start_matches("ed25519:")))
+    }
+
+    /// A new key, written durably (mode 0600) before it is used, and added to the ring.
+    pub fn generate(&self) -> crate::domain::Result<SigningKey> {
+        use crate::domain::Error;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+        let key = SigningKey::from_bytes(&seed);
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Store(format!("{}: {e}", self.dir.display())))?;
+        crate::store::write_private_file(&Self::file(&self.dir, &key.verifying_key()), &seed)?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::Store(format!("{}: {e}", self.dir.display())))?;
+        self.add(key.clone());
+        Ok(key)
+    }
+
+    /// Takes the store's record as the truth (at start-up, and after a rotation).
+    pub fn set_state(&self, state: OwnKeys) -> Result<(), String> {
+        if self.key(&state.current).is_none() {
+            return Err(format!("the private part of the current key {} is missing", state.current));
+        }
+        if let Ok(mut s) = self.state.write() {
+            *s = state;
+        }
+        Ok(())
+    }
+
+    /// The record as last set.
+    pub fn state(&self) -> OwnKeys {
+        self.state.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn key(&self, id: &str) -> Option<SigningKey> {
+        self.keys.read().ok()?.get(id).cloned()
+    }
+
+    /// Adds a key made by a rotation (its file written).
+    pub fn add(&self, key: SigningKey) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(key_id(&key.verifying_key()), key);
+        }
+    }
+
+    /// The current key.
+    pub fn current(&self) -> SigningKey {
+        let state = self.state();
+        // `set_state` keeps the current key's private part in the ring.
+        self.key(&state.current).unwrap_or_else(|| SigningKey::from_bytes(&[0; 32]))
+    }
+
+    /// The retired keys still held, newest first (a delivery falls back to them while a
+    /// peer has not yet learnt of a rotation).
+    pub fn retired(&self) -> Vec<SigningKey> {
+        let state = self.state();
+        state.retired.iter().rev().filter_map(|r| self.key(&r.id)).collect()
+    }
+}
+
+/// Which of this instance's keys is current, and the keys it retired.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OwnKeys {
+    pub current: String,
+    pub retired: Vec<RetiredKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RetiredKey {
+    pub id: String,
+    /// base64url.
+    pub public_key: String,
+    /// Messages created from this instant (ms) on are no longer signed with it.
+    pub retired_at: i64,
+}
+
+/// This instance as its peers know it: its identity and its keys (never printed: no
 /// `Debug`).
 pub struct Instance {
     pub identity: Identity,
-    key: SigningKey,
+    ring: Arc<KeyRing>,
 }
 
 impl Instance {
-    pub fn new(identity: Identity, key: SigningKey) -> Instance {
-        Instance { identity, key }
+    pub fn new(identity: Identity, ring: Arc<KeyRing>) -> Instance {
+        Instance { identity, ring }
     }
 
-    /// The key document to publish, valid from `now_ms`.
+    /// The key document to publish, valid from `now_ms`: the current key, and the
+    /// retired ones with the instant they stopped signing.
     pub fn key_document(&self, now_ms: i64) -> Value {
-        key_document(&self.identity, &self.key, now_ms)
+        let old = self.ring.state().retired;
+        key_document(&self.identity, &self.ring.current(), &old, now_ms)
     }
 
     pub fn fingerprint(&self) -> String {
-        fingerprint(&self.key.verifying_key())
+        fingerprint(&self.ring.current().verifying_key())
     }
 
-    pub(super) fn signing_key(&self) -> &SigningKey {
-        &self.key
+    pub(super) fn signing_key(&self) -> SigningKey {
+        self.ring.current()
     }
 }
 

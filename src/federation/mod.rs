@@ -14,6 +14,7 @@ mod pairing;
 mod peer;
 mod receive;
 pub mod records;
+mod rotation;
 mod shared;
 
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
@@ -21,8 +22,8 @@ pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
 pub use client::{Client, ClientError, is_public};
 pub use delivery::{MAX_BATCH, MAX_BATCH_BYTES, backoff, run, send_path};
 pub use keys::{
-    Context, DOCUMENT_VALIDITY_MS, Identity, Instance, SignatureError, add_signature, fingerprint, key_document,
-    key_id, public_key, sign, signed_bytes, verify,
+    Context, DOCUMENT_VALIDITY_MS, Identity, Instance, KeyRing, OwnKeys, RetiredKey, SignatureError, add_signature,
+    fingerprint, key_document, key_id, public_key, sign, signed_bytes, verify,
 };
 pub use message::{Draft, MAX_MESSAGE_BYTES, Message, ObjectRef, PinnedKey, Rejection, TYPES, new_id};
 pub use operations::{DeadLetterView, PeerDelivery};
@@ -33,4 +34,5 @@ pub use peer::{
     short_code,
 };
 pub use receive::Refused;
+pub use rotation::Rotation;
 pub use shared::{after_change_tx, forward_tx};

@@ -8,6 +8,7 @@ use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
 
 use super::canonical::Value;
+use super::keys::{Context, KeyRing, add_signature};
 use super::message::{Draft, ObjectRef, new_id};
 use super::records::Queued;
 use crate::domain::Error;
@@ -16,7 +17,7 @@ use crate::store::{Repos, Tx, TxResult};
 /// What signs and queues this instance's messages; shared by every service.
 pub struct Outbox {
     base_url: String,
-    key: SigningKey,
+    ring: Arc<KeyRing>,
     /// Wakes the senders when a message is queued.
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -28,16 +29,27 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    pub fn new(base_url: String, key: SigningKey) -> Outbox {
-        Outbox { base_url, key, wake: Arc::default() }
+    pub fn new(base_url: String, ring: Arc<KeyRing>) -> Outbox {
+        Outbox { base_url, ring, wake: Arc::default() }
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
-    pub fn key(&self) -> &SigningKey {
-        &self.key
+    pub fn ring(&self) -> &Arc<KeyRing> {
+        &self.ring
+    }
+
+    /// The key current in the write `tx`: the one every message it queues is signed with.
+    pub(super) fn current_key_tx(&self, repos: &Repos, tx: &Tx<'_>) -> TxResult<SigningKey> {
+        let Some(own) = repos.federation.own_keys_tx(tx)? else {
+            return Ok(self.ring.current());
+        };
+        Ok(self
+            .ring
+            .key(&own.current)
+            .ok_or_else(|| Error::Internal(format!("private key {} missing", own.current)))?)
     }
 
     /// Signs a message (its type, object and content) for `peer`, and queues it in `tx`.
@@ -46,8 +58,23 @@ impl Outbox {
         repos: &Repos,
         tx: &Tx<'_>,
         peer: &str,
+        message: (&'static str, ObjectRef, BTreeMap<String, Value>),
+        now: Timestamp,
+    ) -> TxResult<()> {
+        let key = self.current_key_tx(repos, tx)?;
+        self.queue_signed(repos, tx, peer, message, now, (&key, None))
+    }
+
+    /// Queues a message signed with `key`, and also with `also` (a key rotation is signed
+    /// by both the old and the new key).
+    pub(super) fn queue_signed(
+        &self,
+        repos: &Repos,
+        tx: &Tx<'_>,
+        peer: &str,
         (kind, object, content): (&'static str, ObjectRef, BTreeMap<String, Value>),
         now: Timestamp,
+        (key, also): (&SigningKey, Option<&SigningKey>),
     ) -> TxResult<()> {
         let created_at = now.as_millisecond();
         let mut random = [0u8; 10];
@@ -63,8 +90,12 @@ impl Outbox {
             object: &object,
             content: Value::Object(content),
         };
-        let message = String::from_utf8(draft.sign(&self.key).canonical())
-            .map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
+        let mut signed = draft.sign(key);
+        if let Some(also) = also {
+            add_signature(&mut signed, &self.base_url, also, Context::Message);
+        }
+        let message =
+            String::from_utf8(signed.canonical()).map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
         let seq = repos.meta.next(tx, "federation_queue")?;
         let queued = Queued { seq, peer: peer.to_owned(), id, kind: kind.to_owned(), created_at, message };
         repos.federation.enqueue(tx, &queued)

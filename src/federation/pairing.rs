@@ -512,7 +512,7 @@ impl Instance {
     }
 
     pub(crate) fn sign_into(&self, object: &mut Value, context: Context) {
-        add_signature(object, &self.identity.base_url, self.signing_key(), context);
+        add_signature(object, &self.identity.base_url, &self.signing_key(), context);
     }
 
     fn fingerprint_hex(&self) -> String {

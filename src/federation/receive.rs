@@ -11,7 +11,7 @@ use super::message::Message;
 use super::pairing::Federation;
 use super::peer::{Peer, PeerStatus};
 use super::records::Received;
-use super::shared;
+use super::{rotation, shared};
 use crate::domain::Error;
 use crate::service::requests::WriteContext;
 use crate::store::TxError;
@@ -143,7 +143,7 @@ impl Federation {
                         continue;
                     }
                     let checkpoint = tx.checkpoint();
-                    let applied = match shared::apply_tx(&ctx, tx, &peer, m, now) {
+                    let applied = match apply_tx(&ctx, tx, &peer, m, now) {
                         Ok(applied) => applied,
                         Err(TxError::App(e)) => Err(refusal_of(&e)),
                         Err(e) => return Err(e),
@@ -181,6 +181,21 @@ impl Federation {
             self.core.outbox.wake.notify_one();
         }
         Ok(results)
+    }
+}
+
+/// Applies one checked message, by the kind of object it is about.
+fn apply_tx(
+    ctx: &WriteContext,
+    tx: &crate::store::Tx<'_>,
+    peer: &Peer,
+    m: &Message,
+    now: jiff::Timestamp,
+) -> crate::store::TxResult<std::result::Result<(), shared::Refusal>> {
+    match m.object.kind.as_str() {
+        shared::REQUEST => shared::apply_tx(ctx, tx, peer, m, now),
+        rotation::KEY => rotation::apply_tx(ctx, tx, peer, m, now),
+        _ => Ok(Err("unsupported")),
     }
 }
 

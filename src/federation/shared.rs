@@ -22,7 +22,7 @@ use crate::store::{Repos, Tx, TxResult};
 /// Why a message was refused, as its sender reads it back.
 pub type Refusal = &'static str;
 
-const REQUEST: &str = "request";
+pub const REQUEST: &str = "request";
 
 fn object(link: &Link, version: i64) -> ObjectRef {
     ObjectRef { kind: REQUEST.to_owned(), id: link.object.clone(), version }
@@ -189,9 +189,6 @@ pub fn apply_tx(
     m: &Message,
     now: Timestamp,
 ) -> TxResult<Result<(), Refusal>> {
-    if m.object.kind != REQUEST {
-        return Ok(Err("unsupported"));
-    }
     if m.kind == "request.forward" {
         return forward_in(ctx, tx, peer, m, now);
     }

@@ -42,6 +42,7 @@ pub fn core(clock: Arc<dyn Clock>, mail: bool) -> (tempfile::TempDir, Arc<Core>)
         inbound_max_bytes: 1 << 20,
     };
     let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let outbox = Arc::new(crate::federation::Outbox::new(settings.public_url.clone(), key));
+    let ring = Arc::new(crate::federation::KeyRing::new(key, Vec::new(), dir.path().join("keys")));
+    let outbox = Arc::new(crate::federation::Outbox::new(settings.public_url.clone(), ring));
     (dir, Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default(), outbox }))
 }

@@ -3,7 +3,8 @@
 //! A backup directory holds `guichet.jsonl` (the store-neutral dump, taken with writes held
 //! back for its duration, so every acknowledged write before it is in and nothing after it
 //! is half in), `files/` (attachments, immutable and content-addressed, copied after the
-//! dump: files referenced by the dump are all there), `instance.key`, and `MANIFEST.json`.
+//! dump: files referenced by the dump are all there), `instance.key` and `keys/` (the keys
+//! made by rotations), and `MANIFEST.json`.
 
 use std::fs;
 use std::io::{BufReader, BufWriter};
@@ -17,6 +18,8 @@ use crate::domain::{Error, Result};
 
 pub const DUMP_FILE: &str = "guichet.jsonl";
 pub const KEY_FILE: &str = "instance.key";
+/// The keys made by rotations.
+pub const KEYS_DIR: &str = "keys";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -48,10 +51,7 @@ pub fn backup(store: &Store, repos: &Repos, data_dir: &Path, target: &Path) -> R
         Ok::<_, Error>(stats)
     })??;
     let files = copy_tree(&data_dir.join("files"), &target.join("files"))?;
-    let key = data_dir.join(KEY_FILE);
-    if key.exists() {
-        copy_private(&key, &target.join(KEY_FILE))?;
-    }
+    copy_keys(data_dir, target)?;
     let manifest = Manifest {
         format: dump::FORMAT.to_owned(),
         created_at: jiff::Timestamp::now(),
@@ -84,10 +84,7 @@ pub fn restore(backup_dir: &Path, data_dir: &Path, cache_capacity_bytes: u64) ->
     let stats = result?;
     super::settle(&data_dir.join("store"), cache_capacity_bytes)?;
     copy_tree(&backup_dir.join("files"), &data_dir.join("files"))?;
-    let key = backup_dir.join(KEY_FILE);
-    if key.exists() {
-        copy_private(&key, &data_dir.join(KEY_FILE))?;
-    }
+    copy_keys(backup_dir, data_dir)?;
     Ok(stats)
 }
 
@@ -115,6 +112,22 @@ fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
         }
     }
     Ok(count)
+}
+
+/// Copies the instance's private keys (mode 0600).
+fn copy_keys(from: &Path, to: &Path) -> Result<()> {
+    if from.join(KEY_FILE).exists() {
+        copy_private(&from.join(KEY_FILE), &to.join(KEY_FILE))?;
+    }
+    let dir = from.join(KEYS_DIR);
+    if dir.is_dir() {
+        fs::create_dir_all(to.join(KEYS_DIR)).map_err(io("keys"))?;
+        for entry in fs::read_dir(&dir).map_err(io("keys"))? {
+            let entry = entry.map_err(io("keys"))?;
+            copy_private(&entry.path(), &to.join(KEYS_DIR).join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 fn copy_private(from: &Path, to: &Path) -> Result<()> {

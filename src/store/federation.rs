@@ -6,7 +6,8 @@
 //! - `fed_received`: origin, then message id → what was received (dedupe);
 //! - `fed_link`: request id → its link to a peer; `fed_object`: peer, then the shared
 //!   object's id → the request id here;
-//! - `competence`: category, then INSEE code → who holds it.
+//! - `competence`: category, then INSEE code → who holds it;
+//! - `fed_keys`: `instance` → which of this instance's keys is current, and those retired.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,7 @@ use super::codec::{self, Versioned};
 use super::keys::{Key, read_u64};
 use super::{StoreBuilder, TreeId, Tx, TxResult, store_error};
 use crate::domain::Result;
+use crate::federation::OwnKeys;
 use crate::federation::records::{Competence, DeadLetter, DeliveryState, Link, Queued, Received};
 
 impl Versioned for Queued {
@@ -41,6 +43,11 @@ impl Versioned for Link {
     const VERSION: u8 = 1;
 }
 
+impl Versioned for OwnKeys {
+    const KIND: &'static str = "federation_own_keys";
+    const VERSION: u8 = 1;
+}
+
 impl Versioned for Competence {
     const KIND: &'static str = "competence";
     const VERSION: u8 = 1;
@@ -56,6 +63,7 @@ pub enum Record {
     Received(Received),
     Link(Link),
     Competence(Competence),
+    OwnKeys(OwnKeys),
 }
 
 #[derive(Clone)]
@@ -73,7 +81,11 @@ pub struct FederationRepo {
     objects_id: TreeId,
     competences: sled::Tree,
     competences_id: TreeId,
+    own_keys: sled::Tree,
+    own_keys_id: TreeId,
 }
+
+const OWN_KEYS: &[u8] = b"instance";
 
 fn queue_key(peer: &str, seq: u64) -> Key {
     Key::new().str(peer).u64(seq)
@@ -92,6 +104,7 @@ impl FederationRepo {
         let (links, links_id) = builder.tree("fed_link")?;
         let (_, objects_id) = builder.tree("fed_object")?;
         let (competences, competences_id) = builder.tree("competence")?;
+        let (own_keys, own_keys_id) = builder.tree("fed_keys")?;
         Ok(FederationRepo {
             queue,
             queue_id,
@@ -106,6 +119,8 @@ impl FederationRepo {
             objects_id,
             competences,
             competences_id,
+            own_keys,
+            own_keys_id,
         })
     }
 
@@ -245,6 +260,20 @@ impl FederationRepo {
         Ok(None)
     }
 
+    // --- This instance's keys ---
+
+    pub fn own_keys(&self) -> Result<Option<OwnKeys>> {
+        self.own_keys.get(OWN_KEYS).map_err(store_error)?.map(|v| codec::decode(&v)).transpose()
+    }
+
+    pub fn own_keys_tx(&self, tx: &Tx<'_>) -> TxResult<Option<OwnKeys>> {
+        Ok(tx.get(self.own_keys_id, OWN_KEYS)?.map(|v| codec::decode(&v)).transpose()?)
+    }
+
+    pub fn put_own_keys(&self, tx: &Tx<'_>, keys: &OwnKeys) -> TxResult<()> {
+        tx.insert(self.own_keys_id, OWN_KEYS, &codec::encode(keys)?)
+    }
+
     // --- Dump ---
 
     /// Every record, for the dump.
@@ -256,6 +285,7 @@ impl FederationRepo {
         out.extend(decode_all(self.received.iter())?.into_iter().map(Record::Received));
         out.extend(decode_all(self.links.iter())?.into_iter().map(Record::Link));
         out.extend(decode_all(self.competences.iter())?.into_iter().map(Record::Competence));
+        out.extend(self.own_keys()?.map(Record::OwnKeys));
         Ok(out)
     }
 
@@ -267,6 +297,7 @@ impl FederationRepo {
             Record::Received(r) => self.put_received(tx, r),
             Record::Link(l) => self.put_link(tx, l),
             Record::Competence(c) => self.put_competence(tx, c),
+            Record::OwnKeys(k) => self.put_own_keys(tx, k),
         }
     }
 }

@@ -715,3 +715,107 @@ async fn a_flood_from_one_peer_does_not_hold_up_another() {
     assert_eq!(distinct, expected, "the forwards accepted, and only them");
     assert_eq!(subjects.len(), of_c.len() + 1, "and A's request, once");
 }
+
+/// A `key.rotate` from `old` to `new` in `origin`'s name, created at `at`, signed by the
+/// keys of `signers`.
+fn rotation(
+    origin: &str,
+    to: &Server,
+    (old, new): (&SigningKey, &SigningKey),
+    at: i64,
+    signers: &[&SigningKey],
+) -> Value {
+    let new_id = guichet::federation::key_id(&new.verifying_key());
+    let content =
+        json!({"new_key": {"id": new_id, "public_key": URL_SAFE_NO_PAD.encode(new.verifying_key().as_bytes())}});
+    let to = [to.url.clone()];
+    let mut m = Draft {
+        id: new_id_at(at),
+        kind: "key.rotate",
+        origin,
+        to: &to,
+        created_at: at,
+        object: &ObjectRef { kind: "key".into(), id: new_id.clone(), version: 1 },
+        content: Value::from_json(&content).unwrap(),
+    }
+    .sign(old);
+    // Signed by exactly `signers`.
+    let Value::Object(map) = &mut m else { unreachable!() };
+    map.remove("signatures");
+    for key in signers {
+        guichet::federation::add_signature(&mut m, origin, key, guichet::federation::Context::Message);
+    }
+    m
+}
+
+fn new_id_at(at: i64) -> String {
+    new_id(at, random_bytes())
+}
+
+/// `message`, but created at `at` (signed again with `key`).
+fn created_at(key: &SigningKey, origin: &str, to: &Server, object: &str, at: i64) -> Value {
+    let to = [to.url.clone()];
+    Draft {
+        id: new_id_at(at),
+        kind: "request.forward",
+        origin,
+        to: &to,
+        created_at: at,
+        object: &ObjectRef { kind: "request".into(), id: object.into(), version: 1 },
+        content: Value::from_json(&forward_content(&subject_of(object))).unwrap(),
+    }
+    .sign(key)
+}
+
+#[tokio::test]
+async fn a_peer_learns_a_new_key_only_from_a_rotation_signed_by_both_keys() {
+    let epci = epci().await;
+    let mut c = Fake::paired_with(&epci, "Commune de Cé", "67484").await;
+    let agent = epci.token("agent");
+    let (old, new) = (c.key.clone(), random_key());
+    let before = now_ms() - 60_000;
+
+    // Signed by the old key only, by the new key only, or handing over from a key that
+    // was never pinned: refused, and the new key is still unknown.
+    let stranger = random_key();
+    let only_old = rotation(&c.origin, &epci, (&old, &new), now_ms(), &[&old]);
+    let only_new = rotation(&c.origin, &epci, (&old, &new), now_ms(), &[&new]);
+    let from_stranger = rotation(&c.origin, &epci, (&stranger, &new), now_ms(), &[&stranger, &new]);
+    let answer = results(c.deliver(&epci, &[only_old.clone(), only_new.clone(), from_stranger.clone()]).await);
+    assert_eq!(
+        answer,
+        json!({ id(&only_old): rejected("bad_signature"), id(&only_new): rejected("bad_signature"),
+                id(&from_stranger): rejected("unknown_key") })
+    );
+    c.key = new.clone();
+    let refused = c.deliver(&epci, &[c.forward(&epci, "c-0")]).await;
+    assert_refused(&refused, 401, "unknown_key");
+    c.key = old.clone();
+
+    // The rotation signed by both keys.
+    let at = now_ms();
+    let rotate = rotation(&c.origin, &epci, (&old, &new), at, &[&old, &new]);
+    assert_eq!(results(c.deliver(&epci, std::slice::from_ref(&rotate)).await), json!({ id(&rotate): "accepted" }));
+
+    // The old key no longer signs a delivery (the same rotation again: the sender did not
+    // hear the answer), nor a message made after the rotation; what
+    // it signed before still counts (a backlog made before the rotation).
+    let refused = c.deliver(&epci, std::slice::from_ref(&rotate)).await;
+    assert_refused(&refused, 401, "unknown_key");
+    let late = created_at(&old, &c.origin, &epci, "c-2", at + 1000);
+    let early = created_at(&old, &c.origin, &epci, "c-3", before);
+    c.key = new.clone();
+    assert_eq!(results(c.deliver(&epci, std::slice::from_ref(&rotate)).await), json!({ id(&rotate): "duplicate" }));
+    let fresh = c.forward(&epci, "c-4");
+    let answer = results(c.deliver(&epci, &[late.clone(), early.clone(), fresh.clone()]).await);
+    assert_eq!(answer, json!({ id(&late): rejected("retired_key"), id(&early): "accepted", id(&fresh): "accepted" }));
+    let mut subjects = subjects_here(&epci, &agent).await;
+    subjects.sort();
+    assert_eq!(subjects, [subject_of("c-3"), subject_of("c-4")]);
+
+    // A second rotation from the retired key is refused.
+    let newer = random_key();
+    let from_retired = rotation(&c.origin, &epci, (&old, &newer), now_ms(), &[&old, &newer]);
+    let answer = results(c.deliver(&epci, std::slice::from_ref(&from_retired)).await);
+    assert_eq!(answer, json!({ id(&from_retired): rejected("retired_key") }));
+}

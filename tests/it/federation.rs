@@ -231,7 +231,7 @@ fn pair_request(link: &str, origin: &str, key: &ed25519_dalek::SigningKey, invit
         code: "67482".into(),
     };
     let now = jiff::Timestamp::now().as_millisecond();
-    let document = key_document(&identity, key, now);
+    let document = key_document(&identity, key, &[], now);
     let inviter_doc: serde_json::Value = serde_json::from_str(inviter).unwrap();
     let inviter_key =
         inviter_doc["keys"].as_object().unwrap().values().next().unwrap()["public_key"].as_str().unwrap().to_owned();

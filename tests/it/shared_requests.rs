@@ -218,3 +218,67 @@ async fn nothing_is_lost_nor_doubled_when_instances_go_down_or_are_killed() {
     assert_eq!(got.len(), 25, "no request twice");
     assert_eq!(converged(&commune, &epci).await, 25);
 }
+
+#[tokio::test]
+async fn a_key_rotation_reaches_a_peer_after_the_backlog_signed_with_the_old_key() {
+    let mut epci = instance("Communauté de communes du Ried", "epci", "").await;
+    let mut commune = instance("Commune d'Exemple", "commune", "67482").await;
+    pair(&epci, &commune);
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    let token = epci.token("agent");
+    let send = |n: u32| {
+        let mut request = citizen_request("dechets", "Bac non collecté");
+        request["subject"] = json!(format!("Demande {n:02}"));
+        request["contact"]["postal_address"] = json!("1 place de la Mairie");
+        request
+    };
+
+    // The EPCI is down while the commune signs a backlog with its key, then changes key.
+    epci.kill9();
+    for n in 1..=3 {
+        let (status, body) = commune.post("/api/v1/requests", None, &send(n)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, before) = commune.get("/.well-known/guichet/keys", None).await;
+    let old_key = before["keys"].as_object().unwrap().keys().next().unwrap().clone();
+    let rotated = federation(&commune, &["rotate-key"]);
+    assert_eq!(
+        (rotated["old_key"].as_str(), rotated["peers"].as_u64()),
+        (Some(old_key.as_str()), Some(1)),
+        "{rotated}"
+    );
+    let new_key = rotated["new_key"].as_str().unwrap().to_owned();
+    let (_, after) = commune.get("/.well-known/guichet/keys", None).await;
+    assert_eq!(after["keys"].as_object().unwrap().keys().collect::<Vec<_>>(), [&new_key], "{after}");
+    assert!(after["old_keys"][&old_key]["retired_at"].is_i64(), "the old key is published as retired: {after}");
+
+    // A kill -9 of the commune: the new key is still the current one after the restart.
+    commune.kill9();
+    commune.restart().await;
+    let (_, restarted) = commune.get("/.well-known/guichet/keys", None).await;
+    assert_eq!(restarted["keys"], after["keys"]);
+    for n in 4..=5 {
+        let (status, body) = commune.post("/api/v1/requests", None, &send(n)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(queued(&commune, &epci), 6, "five requests and the rotation");
+
+    // The EPCI comes back: the backlog signed with the old key, the rotation, then what
+    // the new key signed, in order, once each, nothing refused.
+    epci.restart().await;
+    federation(&commune, &["retry", &epci.url]);
+    eventually("the backlog arrives", || async { arrived(&epci, &token).await.len() == 5 }).await;
+    let expected: Vec<String> = (1..=5).map(|n| format!("Demande {n:02}")).collect();
+    assert_eq!(arrived(&epci, &token).await, expected);
+    eventually("the queue is empty", || async { queued(&commune, &epci) == 0 }).await;
+    let d = &federation(&commune, &["deliveries"])[0];
+    assert_eq!(d["dead_letters"].as_array().map(Vec::len), Some(0), "nothing refused: {d}");
+    assert_eq!(d["delivered"], 6, "{d}");
+
+    // The EPCI pinned the new key; its answers still reach the commune.
+    let epci_id = forwarded_here(&epci, &token).await[0]["id"].as_u64().unwrap();
+    let (status, body) =
+        epci.post(&format!("/api/v1/requests/{epci_id}/status"), Some(&token), &json!({"status": "in_progress"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(converged(&commune, &epci).await, 5);
+}

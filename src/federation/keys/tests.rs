@@ -77,7 +77,7 @@ fn the_key_document_is_self_signed_and_binds_every_field() {
         kind: "commune".into(),
         code: "67482".into(),
     };
-    let document = key_document(&identity, &key, 1_795_435_200_000);
+    let document = key_document(&identity, &key, &[], 1_795_435_200_000);
     let public = key.verifying_key();
     assert_eq!(verify("https://mairie.example", &public, Context::Keys, &document), Ok(()));
     assert_eq!(document.get("valid_until"), Some(&Value::Int(1_795_435_200_000 + DOCUMENT_VALIDITY_MS)));

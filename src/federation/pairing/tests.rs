@@ -18,7 +18,7 @@ fn federation(clock: Arc<ManualClock>) -> (tempfile::TempDir, Arc<Core>, Federat
         Identity { base_url: INVITER.into(), name: "EPCI".into(), kind: "epci".into(), code: "200067007".into() };
     let federation = Federation::new(
         core.clone(),
-        Instance::new(identity, SigningKey::from_bytes(&[1; 32])),
+        Instance::new(identity, core.outbox.ring().clone()),
         true,
         (std::time::Duration::from_secs(30), 24),
     )
@@ -34,7 +34,7 @@ fn joiner_identity(base_url: &str) -> Identity {
 async fn joiner_serving(key: &SigningKey) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let document = key_document(&joiner_identity(&url), key, 1_795_435_200_000).canonical();
+    let document = key_document(&joiner_identity(&url), key, &[], 1_795_435_200_000).canonical();
     let app =
         axum::Router::new().route("/.well-known/guichet/keys", axum::routing::get(move || async move { document }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -48,7 +48,7 @@ fn request(federation: &Federation, joiner_url: &str, link: &InvitationLink, sec
     let identity = joiner_identity(joiner_url);
     let inviter_key = public_b64(&federation.instance.verifying_key());
     let content = Value::Object(BTreeMap::from([
-        ("key_document".to_owned(), key_document(&identity, &joiner, now)),
+        ("key_document".to_owned(), key_document(&identity, &joiner, &[], now)),
         (
             "proof".to_owned(),
             Value::String(proof(secret, &link.id, &inviter_key, &public_b64(&joiner.verifying_key()))),
