@@ -183,6 +183,27 @@ impl Federation {
         Ok(forwarded)
     }
 
+    /// Takes back a request forwarded to a peer (the citizen gave it up, or it was sent
+    /// to the wrong collectivité): the peer closes its copy, and it is handled here again.
+    pub async fn withdraw(&self, actor: &Actor, id: u64, reason: &str) -> Result<crate::domain::request::Request> {
+        require(actor, Action::WorkRequests)?;
+        let (ctx, actor, now) = (WriteContext::of(&self.core), actor.clone(), self.core.clock.now());
+        let (reason, name) = (reason.chars().take(2000).collect::<String>(), self.instance.identity.name.clone());
+        let withdrawn = self
+            .core
+            .store
+            .write(move |tx| {
+                let old = ctx.repos.requests.get_tx(tx, id)?;
+                crate::service::permission::require_request(&actor, Action::WorkRequests, id, &old.department)?;
+                let change = shared::withdraw_tx(&ctx.outbox, &ctx.repos, tx, (&old, &reason), &name, now)?;
+                let new = old.clone();
+                crate::service::requests::commit_change_tx(&ctx, tx, &actor, "request.withdraw", &old, new, change, now)
+            })
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(withdrawn)
+    }
+
     /// The link of a request with a peer, if it was forwarded or came from one.
     pub fn link(&self, id: u64) -> Result<Option<super::records::Link>> {
         self.core.repos.federation.link(id)

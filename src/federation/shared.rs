@@ -113,6 +113,35 @@ pub fn forward_tx(
     Ok(Change::Forwarded { to: peer.name.clone(), peer: peer.base_url.clone() })
 }
 
+/// Takes back a request forwarded from here, inside the write that records it: queues the
+/// `request.withdraw` (the holder closes its copy) and ends the link; the request is
+/// handled here again. Returns the timeline's change.
+pub fn withdraw_tx(
+    outbox: &Outbox,
+    repos: &Repos,
+    tx: &Tx<'_>,
+    (request, reason): (&Request, &str),
+    by: &str,
+    now: Timestamp,
+) -> TxResult<Change> {
+    let mut link = match repos.federation.link_tx(tx, request.id)? {
+        Some(link) if link.side == Side::Origin && link.state.is_live() => link,
+        _ => return Err(Error::conflict("not_forwarded", "this request is not held by another collectivité").into()),
+    };
+    let reason = if reason.trim().is_empty() { Value::Null } else { text(reason.trim()) };
+    let version = i64::from(request.events);
+    outbox.queue(
+        repos,
+        tx,
+        &link.peer,
+        ("request.withdraw", object(&link, version), content([("reason", reason)])),
+        now,
+    )?;
+    link.state = LinkState::Withdrawn;
+    repos.federation.put_link(tx, &link)?;
+    Ok(Change::Withdrawn { by: by.to_owned() })
+}
+
 /// What a change made here sends to the peer sharing the request, in the same write.
 /// Refuses a change the other side decides (the status of a request held elsewhere).
 #[allow(clippy::too_many_arguments)]

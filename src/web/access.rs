@@ -139,6 +139,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/requests/{id}/assignment", Allowed(Action::WorkRequests)),
     (Method::POST, "/api/v1/requests/{id}/transfer", Allowed(Action::WorkRequests)),
     (Method::POST, "/api/v1/requests/{id}/forward", Allowed(Action::WorkRequests)),
+    (Method::POST, "/api/v1/requests/{id}/withdraw", Allowed(Action::WorkRequests)),
     (Method::POST, "/api/v1/requests/{id}/comments", Allowed(Action::CommentRequests)),
     (Method::POST, "/api/v1/requests/{id}/attachments", Allowed(Action::WorkRequests)),
     (Method::GET, "/api/v1/requests/{id}/attachments/{sha256}", Allowed(Action::ReadRequests)),

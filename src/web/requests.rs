@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_assignment))
         .routes(routes!(post_transfer))
         .routes(routes!(post_forward))
+        .routes(routes!(post_withdraw))
         .routes(routes!(post_comment))
         .routes(routes!(post_attachment))
         .routes(routes!(get_attachment))
@@ -212,6 +213,28 @@ async fn post_forward(
     Json(body): Json<Forward>,
 ) -> ApiResult<axum::Json<CitizenRequest>> {
     Ok(axum::Json(state.federation.forward(&actor, parse_id(&id)?, &body.peer).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Withdraw {
+    /// Why (sent to the collectivité that held it).
+    #[serde(default)]
+    reason: String,
+}
+
+/// Takes back a request forwarded to a paired collectivité: it closes its copy, and the
+/// request is handled here again.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/withdraw", tag = "requests", security(("bearer" = [])),
+    params(("id" = u64, Path)), request_body = Withdraw,
+    responses((status = 200, body = CitizenRequest), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn post_withdraw(
+    State(state): State<AppState>,
+    Agent(actor): Agent,
+    Path(id): Path<String>,
+    Json(body): Json<Withdraw>,
+) -> ApiResult<axum::Json<CitizenRequest>> {
+    Ok(axum::Json(state.federation.withdraw(&actor, parse_id(&id)?, &body.reason).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

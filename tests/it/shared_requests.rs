@@ -132,10 +132,32 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
         .await;
     assert_eq!(status, 200, "handled by the commune again");
 
+    // The commune forwards a third one, then takes it back: the EPCI closes its copy.
+    let created = other.submit("Encombrants devant le numéro 4").await;
+    let third_id = created["id"].as_u64().unwrap();
+    let forward = json!({"peer": epci.url});
+    other.post(&format!("/api/v1/requests/{third_id}/forward"), Some(&other_agent), &forward).await;
+    let withdraw = json!({"reason": "La commune s'en charge finalement."});
+    let (status, body) =
+        other.post(&format!("/api/v1/requests/{third_id}/withdraw"), Some(&other_agent), &withdraw).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        other.post(&format!("/api/v1/requests/{third_id}/withdraw"), Some(&other_agent), &withdraw).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_forwarded")), "{body}");
+    eventually("the EPCI closes its copy", || async {
+        let items = forwarded_here(&epci, &epci_agent).await;
+        items.iter().any(|r| r["id"] != epci_id && r["id"] != second["id"] && r["status"] == "closed")
+    })
+    .await;
+    let (status, _) = other
+        .post(&format!("/api/v1/requests/{third_id}/status"), Some(&other_agent), &json!({"status": "in_progress"}))
+        .await;
+    assert_eq!(status, 200, "handled by the commune again");
+
     // Exactly one copy of everything, and the same state on both sides of each pairing.
-    assert_eq!(forwarded_here(&epci, &epci_agent).await.len(), 2);
+    assert_eq!(forwarded_here(&epci, &epci_agent).await.len(), 3);
     assert_eq!(converged(&commune, &epci).await, 1);
-    assert_eq!(converged(&other, &epci).await, 1);
+    assert_eq!(converged(&other, &epci).await, 2);
     assert_eq!(queued(&commune, &epci), 0);
     assert_eq!(queued(&epci, &commune), 0);
     let (_, d) = epci.get(&format!("/api/v1/requests/{epci_id}"), Some(&epci_agent)).await;
