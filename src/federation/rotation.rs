@@ -4,8 +4,11 @@
 //! old signature and arrive first; a peer pins the new key only from such a message (or a
 //! new pairing), and keeps the old one for what was created before the rotation.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -32,6 +35,15 @@ pub struct Rotation {
     pub fingerprint: String,
     /// Peers the rotation was queued to.
     pub peers: usize,
+}
+
+/// The `key.rotate` handing over to `new` (to be signed by the old key and `new`).
+pub(super) fn message(new: &SigningKey) -> (&'static str, ObjectRef, BTreeMap<String, Value>) {
+    let public = new.verifying_key();
+    let id = key_id(&public);
+    let encoded = URL_SAFE_NO_PAD.encode(public.as_bytes());
+    let body = content([("new_key", Value::Object(content([("id", text(&id)), ("public_key", text(&encoded))])))]);
+    ("key.rotate", ObjectRef { kind: KEY.to_owned(), id, version: 1 }, body)
 }
 
 impl Federation {
@@ -64,19 +76,11 @@ impl Federation {
                 let old = ring
                     .key(&own.current)
                     .ok_or_else(|| Error::Internal(format!("private key {} missing", own.current)))?;
-                let new_public = new_key.verifying_key();
-                let new_id = key_id(&new_public);
-                let encoded = URL_SAFE_NO_PAD.encode(new_public.as_bytes());
-                let body = content([(
-                    "new_key",
-                    Value::Object(content([("id", text(&new_id)), ("public_key", text(&encoded))])),
-                )]);
-                let object = ObjectRef { kind: KEY.to_owned(), id: new_id.clone(), version: 1 };
+                let new_id = key_id(&new_key.verifying_key());
                 let mut told = 0;
                 for url in &active {
                     if repos.peers.peer_tx(tx, url)?.is_some_and(|p| p.status == PeerStatus::Active) {
-                        let message = ("key.rotate", object.clone(), body.clone());
-                        ctx.outbox.queue_signed(repos, tx, url, message, now, (&old, Some(&new_key)))?;
+                        ctx.outbox.queue_signed(repos, tx, url, message(&new_key), now, (&old, Some(&new_key)))?;
                         told += 1;
                     }
                 }

@@ -372,3 +372,6 @@ fn forward_in(
     repos.federation.put_link(tx, &link)?;
     Ok(Ok(()))
 }
+
+#[cfg(test)]
+mod tests;

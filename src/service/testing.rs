@@ -13,12 +13,17 @@ use crate::domain::holidays::HolidayCalendar;
 
 /// `mail`: whether e-mail is set up (messages are queued, not sent: no sender runs).
 pub fn core(clock: Arc<dyn Clock>, mail: bool) -> (tempfile::TempDir, Arc<Core>) {
+    core_at(clock, mail, "http://127.0.0.1:1", [7; 32])
+}
+
+/// A core answering at `public_url`, whose instance key has that seed.
+pub fn core_at(clock: Arc<dyn Clock>, mail: bool, public_url: &str, seed: [u8; 32]) -> (tempfile::TempDir, Arc<Core>) {
     let dir = tempfile::tempdir().unwrap();
     let (store, repos) = crate::store::open(&dir.path().join("store"), 8 << 20).unwrap();
     let files = crate::store::files::FileStore::open(dir.path()).unwrap();
     let settings = Settings {
         instance_name: "Test".into(),
-        public_url: "http://127.0.0.1:1".into(),
+        public_url: public_url.into(),
         contact_email: String::new(),
         contact_phone: String::new(),
         contact_address: String::new(),
@@ -41,7 +46,7 @@ pub fn core(clock: Arc<dyn Clock>, mail: bool) -> (tempfile::TempDir, Arc<Core>)
         inbound_category: "autre".into(),
         inbound_max_bytes: 1 << 20,
     };
-    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let ring = Arc::new(crate::federation::KeyRing::new(key, Vec::new(), dir.path().join("keys")));
     let outbox = Arc::new(crate::federation::Outbox::new(settings.public_url.clone(), ring));
     (dir, Arc::new(Core { store, repos, files, clock, settings, wake_mailer: Arc::default(), outbox }))

@@ -1,0 +1,243 @@
+//! A commune and its EPCI in one process, each on its own store: the messages of shared
+//! requests between them as this code writes them, applied as the receiver applies them,
+//! and the golden files of the repository (`tests/fixtures/federation/messages/`, one per
+//! message type): the bytes this implementation sends, once the random message id is
+//! fixed. `GUICHET_BLESS=1` writes them again after a deliberate change of the format.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use jiff::Timestamp;
+
+use super::*;
+use crate::clock::{Clock, ManualClock};
+use crate::domain::actor::Role;
+use crate::federation::PeerKey;
+use crate::federation::keys::{Context, add_signature, key_id};
+use crate::federation::message::{MAX_MESSAGE_BYTES, PinnedKey, new_id};
+use crate::federation::records::Competence;
+use crate::service::Core;
+use crate::service::catalogue::CatalogueService;
+use crate::service::requests::RequestService;
+
+const COMMUNE: &str = "https://mairie.example";
+const EPCI: &str = "https://epci.example";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/federation/messages");
+
+/// RFC 8032's first test key (the commune's, as in the signature vectors), and another.
+fn seed(instance: &str) -> [u8; 32] {
+    if instance == COMMUNE {
+        let hex = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+        std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+    } else {
+        [2; 32]
+    }
+}
+
+fn peer_record(url: &str, name: &str, kind: &str) -> Peer {
+    let key = SigningKey::from_bytes(&seed(url)).verifying_key();
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes());
+    Peer {
+        base_url: url.into(),
+        name: name.into(),
+        kind: kind.into(),
+        code: "67482".into(),
+        keys: vec![PeerKey { id: key_id(&key), public_key: encoded, retired_at: None }],
+        status: PeerStatus::Active,
+        short_code: String::new(),
+        invited_by_us: false,
+        created_at: Timestamp::UNIX_EPOCH,
+        updated_at: Timestamp::UNIX_EPOCH,
+        key_document: String::new(),
+    }
+}
+
+struct Territory {
+    clock: Arc<ManualClock>,
+    commune: Arc<Core>,
+    epci: Arc<Core>,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    /// Every message delivered, in order.
+    sent: Vec<Value>,
+}
+
+impl Territory {
+    async fn new() -> Territory {
+        let clock = Arc::new(ManualClock::new("2026-11-23T09:00:00Z".parse().unwrap()));
+        let (dc, commune) = crate::service::testing::core_at(clock.clone(), false, COMMUNE, seed(COMMUNE));
+        let (de, epci) = crate::service::testing::core_at(clock.clone(), false, EPCI, seed(EPCI));
+        for (core, other) in
+            [(&commune, peer_record(EPCI, "CC du Ried", "epci")), (&epci, peer_record(COMMUNE, "Exemple", "commune"))]
+        {
+            CatalogueService::new(core.clone()).seed_if_new().await.unwrap();
+            let repos = core.repos.clone();
+            core.store.write(move |tx| repos.peers.put_peer(tx, &other)).await.unwrap();
+        }
+        let repos = commune.repos.clone();
+        let competence = Competence { category: "dechets".into(), insee: String::new(), peer: EPCI.into() };
+        commune.store.write(move |tx| repos.federation.put_competence(tx, &competence)).await.unwrap();
+        Territory { clock, commune, epci, _dirs: (dc, de), sent: Vec::new() }
+    }
+
+    /// Delivers what `from` queued for `to`: checked and applied as the send endpoint
+    /// does, then removed from the queue. Every message must be applied.
+    async fn deliver(&mut self, from: &str) {
+        let (sender, receiver, to) =
+            if from == COMMUNE { (&self.commune, &self.epci, EPCI) } else { (&self.epci, &self.commune, COMMUNE) };
+        let queued = sender.repos.federation.queued(to, 0, 50, 1 << 20).unwrap();
+        let peer = receiver.repos.peers.peer(from).unwrap().unwrap();
+        for q in queued {
+            let value = Value::parse(q.message.as_bytes()).unwrap();
+            let pinned: BTreeMap<String, PinnedKey> = peer.pinned_keys();
+            let m = Message::check(value.clone(), from, to, false, |_| pinned).unwrap();
+            let (ctx, peer, now) = (WriteContext::of(receiver), peer.clone(), self.clock.now());
+            let applied = receiver.store.write(move |tx| apply_tx(&ctx, tx, &peer, &m, now)).await.unwrap();
+            assert_eq!(applied, Ok(()), "{}", q.message);
+            let (repos, to) = (sender.repos.clone(), to.to_owned());
+            sender.store.write(move |tx| repos.federation.remove_queued(tx, &to, q.seq)).await.unwrap();
+            self.sent.push(value);
+        }
+    }
+}
+
+fn waste_request(subject: &str) -> NewRequest {
+    NewRequest {
+        category: "dechets".into(),
+        subject: subject.into(),
+        description: "Le bac jaune n'a pas été collecté mardi.".into(),
+        contact: Contact {
+            name: "Marie Dupont".into(),
+            email: "marie.dupont@example.org".into(),
+            phone: "0612345678".into(),
+            postal_address: "12 rue des Lilas, 67482 Exemple".into(),
+        },
+        location: Some(Location {
+            lat: Some(48.5734),
+            lon: Some(7.7521),
+            address: "12 rue des Lilas".into(),
+            insee_code: "67482".into(),
+        }),
+        notify: None,
+    }
+}
+
+/// `message` with a fixed id, signed again by its origin's key.
+fn fixed(message: &Value, n: u8) -> Value {
+    let origin = message.get("origin").and_then(Value::as_str).unwrap().to_owned();
+    let created_at = match message.get("created_at") {
+        Some(Value::Int(at)) => *at,
+        _ => panic!("no created_at"),
+    };
+    let Value::Object(mut members) = message.clone() else { panic!("not an object") };
+    members.insert("id".into(), Value::String(new_id(created_at, [n; 10])));
+    let signers = members.remove("signatures");
+    let mut fixed = Value::Object(members);
+    let keys = signers.as_ref().and_then(|s| s.get(&origin)).map(|s| match s {
+        Value::Object(by_key) => by_key.keys().cloned().collect::<Vec<_>>(),
+        _ => Vec::new(),
+    });
+    for id in keys.unwrap_or_default() {
+        let key = [seed(&origin), [3; 32]]
+            .into_iter()
+            .map(|s| SigningKey::from_bytes(&s))
+            .find(|k| key_id(&k.verifying_key()) == id)
+            .expect("a fixture key");
+        add_signature(&mut fixed, &origin, &key, Context::Message);
+    }
+    fixed
+}
+
+#[tokio::test]
+async fn every_message_of_a_shared_request_is_applied_and_matches_its_golden_file() {
+    let mut t = Territory::new().await;
+    let agent = Actor::agent("agent-1", Role::Agent);
+    let (at_commune, at_epci) = (RequestService::new(t.commune.clone()), RequestService::new(t.epci.clone()));
+
+    // Forwarded at intake; the EPCI takes it on, replies; the commune replies, then takes
+    // it back. A second one is refused by the EPCI.
+    let first = at_commune
+        .create(&Actor::citizen(), Channel::Web, waste_request("Bac non collecté"), None, vec![])
+        .await
+        .unwrap();
+    t.deliver(COMMUNE).await;
+    t.clock.advance(jiff::SignedDuration::from_mins(30));
+    let held = t.epci.repos.federation.links().unwrap()[0].request;
+    at_epci.change_status(&agent, held, Status::InProgress, None).await.unwrap();
+    at_epci.comment(&agent, held, Visibility::Public, "Le camion passera jeudi.".into()).await.unwrap();
+    t.deliver(EPCI).await;
+    at_commune.comment(&agent, first.request.id, Visibility::Public, "La rue est en travaux.".into()).await.unwrap();
+    let (ctx, now, id) = (WriteContext::of(&t.commune), t.clock.now(), first.request.id);
+    t.commune
+        .store
+        .write(move |tx| {
+            let request = ctx.repos.requests.get_tx(tx, id)?;
+            withdraw_tx(&ctx.outbox, &ctx.repos, tx, (&request, "La commune s'en charge."), "Exemple", now)
+        })
+        .await
+        .unwrap();
+    t.deliver(COMMUNE).await;
+    at_commune.create(&Actor::citizen(), Channel::Web, waste_request("Encombrants"), None, vec![]).await.unwrap();
+    t.deliver(COMMUNE).await;
+    let second = t.epci.repos.federation.links().unwrap().iter().map(|l| l.request).max().unwrap();
+    let reason = Some("Compétence de la commune.".to_owned());
+    at_epci.change_status(&agent, second, Status::Rejected, reason).await.unwrap();
+    t.deliver(EPCI).await;
+
+    // The commune's key rotation, with a fixed new key.
+    let (ctx, now) = (WriteContext::of(&t.commune), t.clock.now());
+    t.commune
+        .store
+        .write(move |tx| {
+            let (old, new) = (SigningKey::from_bytes(&seed(COMMUNE)), SigningKey::from_bytes(&[3; 32]));
+            ctx.outbox.queue_signed(
+                &ctx.repos,
+                tx,
+                EPCI,
+                super::super::rotation::message(&new),
+                now,
+                (&old, Some(&new)),
+            )
+        })
+        .await
+        .unwrap();
+    let rotation = t.commune.repos.federation.queued(EPCI, 0, 1, MAX_MESSAGE_BYTES).unwrap().remove(0);
+    t.sent.push(Value::parse(rotation.message.as_bytes()).unwrap());
+
+    // One golden file per type, the first message of that type.
+    let mut by_type = BTreeMap::new();
+    for (n, m) in t.sent.iter().enumerate() {
+        let kind = m.get("type").and_then(Value::as_str).unwrap().to_owned();
+        by_type.entry(kind).or_insert_with(|| fixed(m, u8::try_from(n).unwrap()));
+    }
+    let kinds: Vec<&str> = by_type.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "key.rotate",
+            "request.accept",
+            "request.comment",
+            "request.forward",
+            "request.reject",
+            "request.status",
+            "request.withdraw"
+        ]
+    );
+    let bless = std::env::var_os("GUICHET_BLESS").is_some();
+    for (kind, message) in &by_type {
+        let path = format!("{FIXTURES}/{kind}.json");
+        let bytes = String::from_utf8(message.canonical()).unwrap();
+        if bless {
+            std::fs::write(&path, format!("{bytes}\n")).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(golden.trim_end(), bytes, "{kind}: the golden file is what this implementation sends");
+        // And it passes the receiver's checks with the origin's pinned key.
+        let origin = message.get("origin").and_then(Value::as_str).unwrap();
+        let to = if origin == COMMUNE { EPCI } else { COMMUNE };
+        let pinned = peer_record(origin, "", "").pinned_keys();
+        let parsed = Value::parse(golden.trim_end().as_bytes()).unwrap();
+        assert!(Message::check(parsed, origin, to, false, |_| pinned).is_ok(), "{kind}");
+    }
+}
