@@ -308,7 +308,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let tcp = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("listening on {bind}"))?;
     let local = tcp.local_addr()?;
     let public_url = config.public_url(local);
-    let core = open_core(&config, Arc::new(SystemClock), public_url.clone())?;
+    let offset = config.federation.test_clock_offset_seconds;
+    let clock: Arc<dyn Clock> = if offset == 0 {
+        Arc::new(SystemClock)
+    } else {
+        tracing::warn!(
+            offset_seconds = offset,
+            "this instance's clock is moved (federation.test_clock_offset_seconds)"
+        );
+        Arc::new(crate::clock::OffsetClock(jiff::SignedDuration::from_secs(offset)))
+    };
+    let core = open_core(&config, clock, public_url.clone())?;
     let i = &config.instance;
     if i.contact_email.is_empty() && i.contact_phone.is_empty() && i.contact_address.is_empty() {
         tracing::warn!(

@@ -16,6 +16,16 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a fixed offset (tests of instances whose clocks differ).
+pub struct OffsetClock(pub SignedDuration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        now.checked_add(self.0).unwrap_or(now)
+    }
+}
+
 /// A clock that only moves when told to.
 pub struct ManualClock(Mutex<Timestamp>);
 

@@ -417,11 +417,19 @@ pub struct FederationConfig {
     pub retry_base_seconds: u32,
     /// Admins are told by e-mail when a peer has been unreachable this many hours.
     pub unreachable_alert_hours: u32,
+    /// Moves this instance's clock by this many seconds: for tests of clocks that differ
+    /// between instances only; 0 in service.
+    pub test_clock_offset_seconds: i64,
 }
 
 impl Default for FederationConfig {
     fn default() -> Self {
-        FederationConfig { allow_private_addresses: false, retry_base_seconds: 30, unreachable_alert_hours: 24 }
+        FederationConfig {
+            allow_private_addresses: false,
+            retry_base_seconds: 30,
+            unreachable_alert_hours: 24,
+            test_clock_offset_seconds: 0,
+        }
     }
 }
 

@@ -45,6 +45,9 @@ impl Checks {
         self.require((1..=3600).contains(&f.retry_base_seconds), "federation.retry_base_seconds", why);
         let why = "must be between 1 and 720";
         self.require((1..=720).contains(&f.unreachable_alert_hours), "federation.unreachable_alert_hours", why);
+        let why = "must be between -2592000 and 2592000 (30 days)";
+        let offset = f.test_clock_offset_seconds;
+        self.require((-2_592_000..=2_592_000).contains(&offset), "federation.test_clock_offset_seconds", why);
 
         let h = &c.http;
         let why = format!("{:?} is not an IP address and port, such as 127.0.0.1:8080 or [::]:8080", h.bind);

@@ -16,12 +16,17 @@ pub fn free_port() -> u16 {
 /// An instance of the territory: `epci` or `commune`, with a short backoff so that tests
 /// see retries without waiting half a minute.
 pub async fn instance(name: &str, kind: &str, insee: &str) -> Server {
+    instance_with(name, kind, insee, &[]).await
+}
+
+/// The same, with `extra` arguments.
+pub async fn instance_with(name: &str, kind: &str, insee: &str, extra: &[&str]) -> Server {
     let port = free_port();
     let (name, kind_setting, bind) =
         (format!("instance.name={name}"), format!("instance.kind={kind}"), format!("http.bind=127.0.0.1:{port}"));
     let code =
         if kind == "epci" { "instance.siren=200067007".to_owned() } else { format!("instance.insee_code={insee}") };
-    Server::start(&[
+    let mut args = vec![
         "--set",
         &name,
         "--set",
@@ -34,8 +39,9 @@ pub async fn instance(name: &str, kind: &str, insee: &str) -> Server {
         "federation.allow_private_addresses=true",
         "--set",
         "federation.retry_base_seconds=1",
-    ])
-    .await
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args).await
 }
 
 /// Runs `guichet federation ARGS` on `s` and reads its JSON answer.

@@ -281,7 +281,7 @@ async fn a_burst_of_messages_survives_the_smtp_server_being_down_and_guichet_bei
 
 /// The text part of a message, decoded (by mail-parser, an independent MIME reader), with
 /// its lines ending in `\n`.
-fn decode_body(message: &str) -> String {
+pub fn decode_body(message: &str) -> String {
     let parsed = mail_parser::MessageParser::default().parse(message.as_bytes()).expect("a MIME message");
     parsed.body_text(0).map(|t| t.replace("\r\n", "\n")).unwrap_or_default()
 }

@@ -304,3 +304,70 @@ async fn a_key_rotation_reaches_a_peer_after_the_backlog_signed_with_the_old_key
     assert_eq!(status, 200, "{body}");
     assert_eq!(converged(&commune, &epci).await, 5);
 }
+
+const CLOCK_OFFSET: &str = "GUICHET_FEDERATION__TEST_CLOCK_OFFSET_SECONDS";
+
+#[tokio::test]
+async fn admins_are_told_once_when_a_peer_stays_unreachable_and_a_skewed_clock_is_shown_until_mended() {
+    use crate::mail::{SmtpSink, header, smtp_settings};
+    let sink = SmtpSink::started();
+    let mut epci = instance("Communauté de communes du Ried", "epci", "").await;
+    let settings = smtp_settings(sink.port);
+    let mut extra: Vec<&str> = settings.iter().map(String::as_str).collect();
+    extra.extend(["--set", "federation.unreachable_alert_hours=1"]);
+    let mut commune = crate::fed::instance_with("Commune d'Exemple", "commune", "67482", &extra).await;
+    commune.cli(&["admin", "invite", "--email", "dgs@mairie.example", "--role", "admin"]).assert_ok();
+    let alerts = || {
+        let to_admin = |m: &String| header(m, "X-Envelope-To") == Some("dgs@mairie.example");
+        sink.messages().into_iter().filter(to_admin).collect::<Vec<_>>()
+    };
+    pair(&epci, &commune);
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    let token = epci.token("agent");
+
+    // The EPCI goes down; the commune keeps its request and fails to deliver it.
+    epci.kill9();
+    waste_request(&commune, "Bac non collecté").await;
+    eventually("the commune sees the EPCI unreachable", || async {
+        federation(&commune, &["deliveries"])[0]["unreachable_since"].is_string()
+    })
+    .await;
+    assert_eq!(alerts().len(), 0, "not yet: an outage shorter than the alert time");
+
+    // Two hours later (the commune's clock is moved forward): the admin is told, once.
+    commune.kill9();
+    commune.set_env(CLOCK_OFFSET, Some("7200"));
+    commune.restart().await;
+    federation(&commune, &["retry", &epci.url]);
+    eventually("the admin is told", || async { !alerts().is_empty() }).await;
+    let alert = crate::mail::decode_body(&alerts()[0]);
+    assert!(alert.contains("depuis le") && alert.contains(&epci.url), "{alert}");
+    for _ in 0..3 {
+        federation(&commune, &["retry", &epci.url]);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert_eq!(alerts().len(), 1, "one alert per outage");
+
+    // The EPCI is back, but the commune's clock is two hours off: the EPCI refuses its
+    // deliveries, and the commune's admin sees why, with the EPCI's time.
+    epci.restart().await;
+    federation(&commune, &["retry", &epci.url]);
+    eventually("the commune's admin sees the clock skew", || async {
+        let d = &federation(&commune, &["deliveries"])[0];
+        d["last_error"].as_str().unwrap_or_default().contains("clock_skew")
+    })
+    .await;
+    let d = &federation(&commune, &["deliveries"])[0];
+    assert!(d["last_error"].as_str().unwrap().contains("server_time"), "{d}");
+    assert_eq!(d["queued"], 1, "{d}");
+    assert!(forwarded_here(&epci, &token).await.is_empty(), "nothing applied");
+
+    // The clock is mended: the request arrives, once, and both sides converge.
+    commune.kill9();
+    commune.set_env(CLOCK_OFFSET, None);
+    commune.restart().await;
+    federation(&commune, &["retry", &epci.url]);
+    eventually("the request arrives", || async { forwarded_here(&epci, &token).await.len() == 1 }).await;
+    eventually("the queue is empty", || async { queued(&commune, &epci) == 0 }).await;
+    assert_eq!(converged(&commune, &epci).await, 1);
+}

@@ -168,6 +168,15 @@ impl Server {
         }
     }
 
+    /// Sets an environment variable of the server process for its next start (`None`
+    /// removes it).
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_owned(), value.to_owned()));
+        }
+    }
+
     /// Starts the server again on the same data directory (it must have been stopped).
     pub async fn restart(&mut self) {
         self.launch().await;
