@@ -32,6 +32,13 @@ pub struct Agenda {
     pub owner: String,
     pub version: u64,
     pub created_at: Timestamp,
+    /// Its events (but restricted ones) are sent to every paired instance.
+    #[serde(default)]
+    pub shared: bool,
+    /// A paired instance's shared agenda, as received from it (its base URL): read-only
+    /// here.
+    #[serde(default)]
+    pub peer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

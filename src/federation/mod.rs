@@ -2,6 +2,7 @@
 //! the instance's keys and signatures with domain separation, and its published key
 //! document. Only what is listed here is used outside the module.
 
+mod agendas;
 mod auth;
 mod canonical;
 mod client;
@@ -17,6 +18,7 @@ pub mod records;
 mod rotation;
 mod shared;
 
+pub use agendas::{after_event_tx, mirror_id, share_all_tx, shared_here};
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
 pub use client::{Client, ClientError, is_public};

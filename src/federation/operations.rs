@@ -216,9 +216,10 @@ impl Federation {
 }
 
 impl Federation {
-    /// What this instance holds of the requests it shares with `peer`, hashed: the same on
-    /// both sides once every message has arrived (each shared request's status and its
-    /// public replies by either collectivité). Tests compare it to see instances converge.
+    /// What this instance holds of what it shares with `peer`, hashed: the same on both
+    /// sides once every message has arrived (each shared request's status and its public
+    /// replies by either collectivité; the live events of the agendas shared either way,
+    /// with their versions). Tests compare it to see instances converge.
     pub fn shared_state(&self, actor: &Actor, peer: &str) -> Result<serde_json::Value> {
         require(actor, Action::ManageInstance)?;
         let repos = &self.core.repos;
@@ -253,6 +254,10 @@ impl Federation {
                 ("replies".to_owned(), Value::Array(replies)),
             ]));
             objects.insert(format!("{origin}#{}", link.object), state);
+        }
+        // The live events of the agendas shared either way, by owner and version.
+        for (owner, id, version) in super::agendas::shared_events(repos, self.me(), peer)? {
+            objects.insert(format!("event:{owner}#{id}"), Value::Int(i64::try_from(version).unwrap_or(i64::MAX)));
         }
         let count = objects.len();
         let hash = crate::domain::audit::hex(&Sha256::digest(Value::Object(objects).canonical()));

@@ -378,13 +378,19 @@ impl Federation {
     ) -> Result<Option<Peer>> {
         let (repos, actor, now, url) =
             (self.core.repos.clone(), actor.clone(), self.core.clock.now(), base_url.to_owned());
+        // A peer that becomes active receives the events of the agendas shared from here.
+        let (outbox, shared) = (self.core.outbox.clone(), super::agendas::shared_here(&self.core.repos)?);
         self.core
             .store
             .write(move |tx| {
                 let peer = repos.peers.peer_tx(tx, &url)?.ok_or(Error::not_found("peer"))?;
                 let Some(status) = next(&peer) else { return Ok(None) };
+                let activated = status == PeerStatus::Active && peer.status != PeerStatus::Active;
                 let changed = Peer { status, updated_at: now, ..peer };
                 repos.peers.put_peer(tx, &changed)?;
+                if activated {
+                    super::agendas::share_all_tx(&outbox, &repos, tx, (std::slice::from_ref(&url), &shared), now)?;
+                }
                 let details = serde_json::json!({"name": changed.name, "status": changed.status.as_str()});
                 repos.audit.append(tx, now, &actor, action, format!("peer:{url}"), details)?;
                 Ok(Some(changed))

@@ -11,7 +11,7 @@ use super::message::Message;
 use super::pairing::Federation;
 use super::peer::{Peer, PeerStatus};
 use super::records::Received;
-use super::{rotation, shared};
+use super::{agendas, rotation, shared};
 use crate::domain::Error;
 use crate::service::requests::WriteContext;
 use crate::store::TxError;
@@ -185,7 +185,7 @@ impl Federation {
 }
 
 /// Applies one checked message, by the kind of object it is about.
-fn apply_tx(
+pub(super) fn apply_tx(
     ctx: &WriteContext,
     tx: &crate::store::Tx<'_>,
     peer: &Peer,
@@ -195,6 +195,7 @@ fn apply_tx(
     match m.object.kind.as_str() {
         shared::REQUEST => shared::apply_tx(ctx, tx, peer, m, now),
         rotation::KEY => rotation::apply_tx(ctx, tx, peer, m, now),
+        agendas::EVENT => agendas::apply_tx(ctx, tx, peer, m, now),
         _ => Ok(Err("unsupported")),
     }
 }

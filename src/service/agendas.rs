@@ -68,6 +68,8 @@ impl AgendaService {
             owner: self.owner(),
             version: 1,
             created_at: self.core.clock.now(),
+            shared: false,
+            peer: None,
         };
         self.put_agenda(&Actor::system("seed"), agenda, "agenda.seed").await.map(|_| true)
     }
@@ -109,6 +111,8 @@ impl AgendaService {
             owner: self.owner(),
             version: 1,
             created_at: self.core.clock.now(),
+            shared: false,
+            peer: None,
         };
         self.put_agenda(actor, agenda, "agenda.create").await
     }
@@ -129,9 +133,10 @@ impl AgendaService {
             .await
     }
 
-    /// Whether `actor` may add and change events of `agenda`.
+    /// Whether `actor` may add and change events of `agenda` (never those of an agenda
+    /// received from a paired instance: its owner alone writes them).
     pub fn can_write(&self, actor: &Actor, agenda: &Agenda) -> bool {
-        if require(actor, Action::WriteEvents).is_err() {
+        if agenda.peer.is_some() || require(actor, Action::WriteEvents).is_err() {
             return false;
         }
         match &agenda.department {
@@ -274,7 +279,7 @@ impl AgendaService {
             updated_at: now,
         };
         event.validate()?;
-        self.write_event(actor, event, "event.create", None).await
+        self.write_event(actor, (&agenda, event), "event.create", None).await
     }
 
     /// Changes an event; `expected_version` (the version the form was made from) refuses a
@@ -303,7 +308,7 @@ impl AgendaService {
             ..current
         };
         event.validate()?;
-        self.write_event(actor, event, "event.update", expected_version).await
+        self.write_event(actor, (&agenda, event), "event.update", expected_version).await
     }
 
     /// Cancels an event: it stays, as a tombstone with a new version.
@@ -315,22 +320,26 @@ impl AgendaService {
         if current.cancelled {
             return Err(Error::conflict("already_cancelled", "the event is already cancelled"));
         }
-        self.write_event(actor, Event { cancelled: true, ..current }, "event.cancel", None).await
+        self.write_event(actor, (&agenda, Event { cancelled: true, ..current }), "event.cancel", None).await
     }
 
     /// Writes `event` with a version one above the stored one, and its audit entry. (Every
     /// event stored here was made here until federation brings others', which it will mark
     /// as such: `owner` names the instance, and a change of public address must not lock
     /// an instance out of its own events.)
+    /// An event of a shared agenda goes to every paired instance in the same write.
     async fn write_event(
         &self,
         actor: &Actor,
-        event: Event,
+        (agenda, event): (&Agenda, Event),
         action: &'static str,
         expected_version: Option<u64>,
     ) -> Result<Event> {
         let (repos, actor, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
-        self.core
+        let peers = if agenda.shared { self.active_peers()? } else { Vec::new() };
+        let (agenda, outbox) = (agenda.clone(), self.core.outbox.clone());
+        let written = self
+            .core
             .store
             .write(move |tx| {
                 let stored = repos.agendas.event_tx(tx, &event.id)?;
@@ -346,9 +355,59 @@ impl AgendaService {
                 let details =
                     serde_json::json!({"agenda": event.agenda, "title": event.title, "version": event.version});
                 repos.audit.append(tx, now, &actor, action, format!("event:{}", event.id), details)?;
+                crate::federation::after_event_tx(&outbox, &repos, tx, &peers, (&agenda, &event), now)?;
                 Ok(event)
             })
-            .await
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(written)
+    }
+
+    fn active_peers(&self) -> Result<Vec<String>> {
+        let peers = self.core.repos.peers.peers()?;
+        Ok(peers
+            .into_iter()
+            .filter(|p| p.status == crate::federation::PeerStatus::Active)
+            .map(|p| p.base_url)
+            .collect())
+    }
+
+    /// Shares `agenda` with every paired instance (its events, but restricted ones, are
+    /// sent to them now and at every change), or stops sharing it (what they received
+    /// stays with them).
+    pub async fn share_agenda(&self, actor: &Actor, id: &str, shared: bool) -> Result<Agenda> {
+        require(actor, Action::ManageAgendas)?;
+        let agenda = self.agenda(actor, id)?;
+        if agenda.peer.is_some() {
+            return Err(Error::conflict("not_ours", "this agenda belongs to another collectivité"));
+        }
+        let peers = if shared { self.active_peers()? } else { Vec::new() };
+        let events: Vec<(Agenda, Event)> = if shared {
+            let on = Agenda { shared: true, ..agenda.clone() };
+            self.core.repos.agendas.events_of(id)?.into_iter().map(|e| (on.clone(), e)).collect()
+        } else {
+            Vec::new()
+        };
+        let (repos, actor, now, outbox, id) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), self.core.outbox.clone(), id.to_owned());
+        let changed = self
+            .core
+            .store
+            .write(move |tx| {
+                let current = repos.agendas.agenda_tx(tx, &id)?.ok_or(Error::not_found("agenda"))?;
+                if current.shared == shared {
+                    return Ok(current);
+                }
+                let changed = Agenda { shared, version: current.version + 1, ..current };
+                repos.agendas.put_agenda(tx, &changed)?;
+                let sent = crate::federation::share_all_tx(&outbox, &repos, tx, (&peers, &events), now)?;
+                let details = serde_json::json!({"shared": shared, "messages": sent});
+                repos.audit.append(tx, now, &actor, "agenda.share", format!("agenda:{id}"), details)?;
+                Ok(changed)
+            })
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(changed)
     }
 
     /// A feed of `agenda` at a new secret address: as `actor` sees it, or its public events

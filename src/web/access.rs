@@ -101,6 +101,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/agent/agendas/{id}/nouveau", Allowed(Action::WriteEvents)),
     (Method::POST, "/agent/agendas/{id}/nouveau", Allowed(Action::WriteEvents)),
     (Method::POST, "/agent/agendas/{id}/flux", Allowed(Action::ReadAgendas)),
+    (Method::POST, "/agent/agendas/{id}/partage", Allowed(Action::ManageAgendas)),
     (Method::GET, "/agent/evenements/{id}", Allowed(Action::ReadAgendas)),
     (Method::POST, "/agent/evenements/{id}", Allowed(Action::WriteEvents)),
     (Method::POST, "/agent/evenements/{id}/annulation", Allowed(Action::WriteEvents)),

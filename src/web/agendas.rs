@@ -32,6 +32,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/agent/agendas/{id}", get(get_agenda))
         .route("/agent/agendas/{id}/nouveau", get(get_new_event).post(post_new_event))
         .route("/agent/agendas/{id}/flux", post(post_feed))
+        .route("/agent/agendas/{id}/partage", post(post_share))
         .route("/agent/evenements/{id}", get(get_event).post(post_event))
         .route("/agent/evenements/{id}/annulation", post(post_cancel))
         .route("/agent/evenements/{id}/ics", get(get_event_ics))
@@ -193,6 +194,8 @@ struct AgendaPage<'a> {
     next: Date,
     today: Date,
     can_write: bool,
+    /// Whether the agent may share this agenda with the paired instances (or stop).
+    can_share: bool,
 }
 
 impl AgendaPage<'_> {
@@ -330,24 +333,30 @@ async fn get_agenda(
         Ok::<_, Error>((agenda, can_write, weeks, previous, next, period))
     })();
     match result {
-        Ok((agenda, can_write, weeks, previous, next, period)) => html(
-            StatusCode::OK,
-            &AgendaPage {
-                l,
-                site: state.portal.site(),
-                user,
-                csrf,
-                agenda,
-                view,
-                period,
-                weeks,
-                at,
-                previous,
-                next,
-                today: today(),
-                can_write,
-            },
-        ),
+        Ok((agenda, can_write, weeks, previous, next, period)) => {
+            let can_share = agenda.peer.is_none()
+                && crate::service::permission::require(&actor, crate::service::permission::Action::ManageAgendas)
+                    .is_ok();
+            html(
+                StatusCode::OK,
+                &AgendaPage {
+                    l,
+                    site: state.portal.site(),
+                    user,
+                    csrf,
+                    agenda,
+                    view,
+                    period,
+                    weeks,
+                    at,
+                    previous,
+                    next,
+                    today: today(),
+                    can_share,
+                    can_write,
+                },
+            )
+        }
         Err(e) => ApiError(e).into_response(),
     }
 }
@@ -833,6 +842,25 @@ async fn get_event_ics(
 struct FeedForm {
     #[serde(default)]
     public: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ShareForm {
+    shared: String,
+}
+
+/// Shares the agenda with the paired instances, or stops.
+async fn post_share(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<ShareForm>,
+) -> Response {
+    let Some((actor, ..)) = session(caller) else { return to_sign_in() };
+    match state.agendas.share_agenda(&actor, &id, form.shared == "1").await {
+        Ok(agenda) => Redirect::to(&format!("/agent/agendas/{}", agenda.id)).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
 }
 
 /// A new feed: its address is shown once, on the agendas page.

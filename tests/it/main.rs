@@ -23,6 +23,7 @@ mod lifecycle;
 mod mail;
 mod oidc;
 mod portal;
+mod shared_agendas;
 mod shared_requests;
 mod support;
 mod tls;

@@ -1,5 +1,6 @@
-//! A commune and its EPCI in one process, each on its own store: the messages of shared
-//! requests between them as this code writes them, applied as the receiver applies them,
+//! A commune and its EPCI in one process, each on its own store: the messages between them
+//! (shared requests, a shared agenda, a key rotation) as this code writes them, applied as
+//! the receiver applies them,
 //! and the golden files of the repository (`tests/fixtures/federation/messages/`, one per
 //! message type): the bytes this implementation sends, once the random message id is
 //! fixed. `GUICHET_BLESS=1` writes them again after a deliberate change of the format.
@@ -93,7 +94,11 @@ impl Territory {
             let pinned: BTreeMap<String, PinnedKey> = peer.pinned_keys();
             let m = Message::check(value.clone(), from, to, false, |_| pinned).unwrap();
             let (ctx, peer, now) = (WriteContext::of(receiver), peer.clone(), self.clock.now());
-            let applied = receiver.store.write(move |tx| apply_tx(&ctx, tx, &peer, &m, now)).await.unwrap();
+            let applied = receiver
+                .store
+                .write(move |tx| super::super::receive::apply_tx(&ctx, tx, &peer, &m, now))
+                .await
+                .unwrap();
             assert_eq!(applied, Ok(()), "{}", q.message);
             let (repos, to) = (sender.repos.clone(), to.to_owned());
             sender.store.write(move |tx| repos.federation.remove_queued(tx, &to, q.seq)).await.unwrap();
@@ -132,6 +137,12 @@ fn fixed(message: &Value, n: u8) -> Value {
     };
     let Value::Object(mut members) = message.clone() else { panic!("not an object") };
     members.insert("id".into(), Value::String(new_id(created_at, [n; 10])));
+    // An event's id is random too.
+    if let Some(Value::Object(object)) = members.get_mut("object")
+        && object.get("kind").and_then(Value::as_str) == Some("event")
+    {
+        object.insert("id".into(), Value::String("evt-00000000000000e1".into()));
+    }
     let signers = members.remove("signatures");
     let mut fixed = Value::Object(members);
     let keys = signers.as_ref().and_then(|s| s.get(&origin)).map(|s| match s {
@@ -150,7 +161,7 @@ fn fixed(message: &Value, n: u8) -> Value {
 }
 
 #[tokio::test]
-async fn every_message_of_a_shared_request_is_applied_and_matches_its_golden_file() {
+async fn every_message_between_a_commune_and_its_epci_is_applied_and_matches_its_golden_file() {
     let mut t = Territory::new().await;
     let agent = Actor::agent("agent-1", Role::Agent);
     let (at_commune, at_epci) = (RequestService::new(t.commune.clone()), RequestService::new(t.epci.clone()));
@@ -185,6 +196,30 @@ async fn every_message_of_a_shared_request_is_applied_and_matches_its_golden_fil
     at_epci.change_status(&agent, second, Status::Rejected, reason).await.unwrap();
     t.deliver(EPCI).await;
 
+    // The EPCI shares its agenda: its council, planned, then cancelled.
+    let agendas = crate::service::agendas::AgendaService::new(t.epci.clone());
+    let system = Actor::system("test");
+    agendas.seed_if_new().await.unwrap();
+    agendas.share_agenda(&system, "general", true).await.unwrap();
+    let draft = crate::service::agendas::EventDraft {
+        title: "Conseil communautaire".into(),
+        description: "Ordre du jour : collecte des déchets.".into(),
+        place: "Salle des fêtes".into(),
+        timing: crate::domain::agenda::Timing::Timed {
+            start: "2026-12-15T18:30".parse().unwrap(),
+            end: "2026-12-15T20:30".parse().unwrap(),
+        },
+        recurrence: None,
+        attendees: Vec::new(),
+        visibility: crate::domain::agenda::EventVisibility::Public,
+        requests: Vec::new(),
+    };
+    let council = agendas.create_event(&system, "general", draft).await.unwrap();
+    agendas.cancel_event(&system, &council.id).await.unwrap();
+    t.deliver(EPCI).await;
+    let at_commune = t.commune.repos.agendas.event(&crate::federation::mirror_id(EPCI, &council.id)).unwrap();
+    assert!(at_commune.is_some_and(|e| e.cancelled && e.version == 2 && e.title == "Conseil communautaire"));
+
     // The commune's key rotation, with a fixed new key.
     let (ctx, now) = (WriteContext::of(&t.commune), t.clock.now());
     t.commune
@@ -215,6 +250,8 @@ async fn every_message_of_a_shared_request_is_applied_and_matches_its_golden_fil
     assert_eq!(
         kinds,
         [
+            "agenda.event.cancel",
+            "agenda.event.upsert",
             "key.rotate",
             "request.accept",
             "request.comment",
