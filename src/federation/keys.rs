@@ -163,7 +163,8 @@ pub fn key_document(identity: &Identity, key: &SigningKey, old: &[RetiredKey], n
 /// after a rotation is signed with the new key and none before it.
 pub struct KeyRing {
     keys: RwLock<BTreeMap<String, SigningKey>>,
-    state: RwLock<OwnKeys>,
+    /// The store's record as last set, and its current key.
+    state: RwLock<(OwnKeys, SigningKey)>,
     /// Where rotations write new keys.
     dir: PathBuf,
 }
@@ -172,7 +173,7 @@ impl KeyRing {
     /// The ring of `first` and `others` (from `dir`), `first` current until the store
     /// says otherwise.
     pub fn new(first: SigningKey, others: Vec<SigningKey>, dir: PathBuf) -> KeyRing {
-        let state = OwnKeys { current: key_id(&first.verifying_key()), retired: Vec::new() };
+        let state = (OwnKeys { current: key_id(&first.verifying_key()), retired: Vec::new() }, first.clone());
         let keys = std::iter::once(first).chain(others).map(|k| (key_id(&k.verifying_key()), k)).collect();
         KeyRing { keys: RwLock::new(keys), state: RwLock::new(state), dir }
     }
@@ -199,18 +200,17 @@ impl KeyRing {
 
     /// Takes the store's record as the truth (at start-up, and after a rotation).
     pub fn set_state(&self, state: OwnKeys) -> Result<(), String> {
-        if self.key(&state.current).is_none() {
+        let Some(current) = self.key(&state.current) else {
             return Err(format!("the private part of the current key {} is missing", state.current));
-        }
-        if let Ok(mut s) = self.state.write() {
-            *s = state;
-        }
+        };
+        let mut s = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *s = (state, current);
         Ok(())
     }
 
     /// The record as last set.
     pub fn state(&self) -> OwnKeys {
-        self.state.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone()
     }
 
     pub fn key(&self, id: &str) -> Option<SigningKey> {
@@ -226,9 +226,7 @@ impl KeyRing {
 
     /// The current key.
     pub fn current(&self) -> SigningKey {
-        let state = self.state();
-        // `set_state` keeps the current key's private part in the ring.
-        self.key(&state.current).unwrap_or_else(|| SigningKey::from_bytes(&[0; 32]))
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).1.clone()
     }
 
     /// The retired keys still held, newest first (a delivery falls back to them while a

@@ -97,3 +97,33 @@ fn the_key_document_is_self_signed_and_binds_every_field() {
     assert_ne!(signature, sign(&key, Context::Keys, &document));
     assert_eq!(verify("https://mairie.example", &public, Context::Keys, &reused), Err(SignatureError::Invalid));
 }
+
+#[test]
+fn a_key_ring_writes_new_keys_privately_and_follows_the_store_record() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let first = SigningKey::from_bytes(&[1; 32]);
+    let ring = KeyRing::new(first.clone(), Vec::new(), dir.path().join("keys"));
+    assert_eq!(ring.current(), first);
+    assert!(ring.retired().is_empty());
+
+    let new = ring.generate().unwrap();
+    let file = KeyRing::file(&dir.path().join("keys"), &new.verifying_key());
+    assert_eq!(std::fs::read(&file).unwrap(), new.to_bytes(), "the seed, as instance.key holds it");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(ring.current(), first, "current only once the store says so");
+
+    let first_id = key_id(&first.verifying_key());
+    let record = OwnKeys {
+        current: key_id(&new.verifying_key()),
+        retired: vec![RetiredKey { id: first_id.clone(), public_key: String::new(), retired_at: 5 }],
+    };
+    ring.set_state(record.clone()).unwrap();
+    assert_eq!((ring.current(), ring.retired()), (new.clone(), vec![first.clone()]));
+    assert_eq!(ring.state(), record);
+
+    // A record naming a key whose private part is not here is refused, and changes nothing.
+    let stranger = OwnKeys { current: key_id(&SigningKey::from_bytes(&[9; 32]).verifying_key()), retired: vec![] };
+    assert!(ring.set_state(stranger).unwrap_err().contains("missing"));
+    assert_eq!(ring.current(), new);
+}
