@@ -310,6 +310,7 @@ async fn written(removal: Option<tokio::task::JoinHandle<Result<usize>>>) -> boo
 /// Runs the senders: one per active peer, each draining its queue in order, one batch in
 /// flight. Woken when a message is queued, when a peer comes back, and by "retry now".
 pub async fn run(federation: Arc<Federation>) {
+    tokio::spawn(super::files::fetch_loop(federation.clone()));
     let wake = federation.core.outbox.wake.clone();
     let (bump, _) = tokio::sync::watch::channel(0u64);
     let mut senders: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();

@@ -7,6 +7,7 @@ mod auth;
 mod canonical;
 mod client;
 mod delivery;
+mod files;
 mod keys;
 mod message;
 mod operations;

@@ -126,3 +126,20 @@ pub struct Competence {
     /// Base URL of the paired instance that holds it.
     pub peer: String,
 }
+
+/// A file of a request forwarded here, to fetch by its hash from the instance that
+/// forwarded it (and from nowhere else).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wanted {
+    /// The request here.
+    pub request: u64,
+    /// The origin, which holds the file.
+    pub peer: String,
+    pub sha256: String,
+    pub name: String,
+    pub size: u64,
+    /// Failed attempts in a row, and when to try again (ms).
+    pub attempts: u32,
+    pub next_at: i64,
+    pub last_error: String,
+}

@@ -370,6 +370,7 @@ fn forward_in(
         version: 0,
     };
     repos.federation.put_link(tx, &link)?;
+    super::files::want_tx(ctx, tx, peer, request.id, m)?;
     Ok(Ok(()))
 }
 

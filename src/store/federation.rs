@@ -7,7 +7,8 @@
 //! - `fed_link`: request id → its link to a peer; `fed_object`: peer, then the shared
 //!   object's id → the request id here;
 //! - `competence`: category, then INSEE code → who holds it;
-//! - `fed_keys`: `instance` → which of this instance's keys is current, and those retired.
+//! - `fed_keys`: `instance` → which of this instance's keys is current, and those retired;
+//! - `fed_file`: request id, then SHA-256 → a file of a forwarded request still to fetch.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ use super::keys::{Key, read_u64};
 use super::{StoreBuilder, TreeId, Tx, TxResult, store_error};
 use crate::domain::Result;
 use crate::federation::OwnKeys;
-use crate::federation::records::{Competence, DeadLetter, DeliveryState, Link, Queued, Received};
+use crate::federation::records::{Competence, DeadLetter, DeliveryState, Link, Queued, Received, Wanted};
 
 impl Versioned for Queued {
     const KIND: &'static str = "federation_queued";
@@ -43,6 +44,11 @@ impl Versioned for Link {
     const VERSION: u8 = 1;
 }
 
+impl Versioned for Wanted {
+    const KIND: &'static str = "federation_wanted_file";
+    const VERSION: u8 = 1;
+}
+
 impl Versioned for OwnKeys {
     const KIND: &'static str = "federation_own_keys";
     const VERSION: u8 = 1;
@@ -64,6 +70,7 @@ pub enum Record {
     Link(Link),
     Competence(Competence),
     OwnKeys(OwnKeys),
+    Wanted(Wanted),
 }
 
 #[derive(Clone)]
@@ -83,6 +90,8 @@ pub struct FederationRepo {
     competences_id: TreeId,
     own_keys: sled::Tree,
     own_keys_id: TreeId,
+    wanted: sled::Tree,
+    wanted_id: TreeId,
 }
 
 const OWN_KEYS: &[u8] = b"instance";
@@ -105,6 +114,7 @@ impl FederationRepo {
         let (_, objects_id) = builder.tree("fed_object")?;
         let (competences, competences_id) = builder.tree("competence")?;
         let (own_keys, own_keys_id) = builder.tree("fed_keys")?;
+        let (wanted, wanted_id) = builder.tree("fed_file")?;
         Ok(FederationRepo {
             queue,
             queue_id,
@@ -121,6 +131,8 @@ impl FederationRepo {
             competences_id,
             own_keys,
             own_keys_id,
+            wanted,
+            wanted_id,
         })
     }
 
@@ -274,6 +286,27 @@ impl FederationRepo {
         tx.insert(self.own_keys_id, OWN_KEYS, &codec::encode(keys)?)
     }
 
+    // --- Files to fetch ---
+
+    pub fn put_wanted(&self, tx: &Tx<'_>, w: &Wanted) -> TxResult<()> {
+        tx.insert(self.wanted_id, Key::new().u64(w.request).str(&w.sha256).as_ref(), &codec::encode(w)?)
+    }
+
+    pub fn remove_wanted(&self, tx: &Tx<'_>, request: u64, sha256: &str) -> TxResult<()> {
+        tx.remove(self.wanted_id, Key::new().u64(request).str(sha256).as_ref())
+    }
+
+    pub fn wanted_tx(&self, tx: &Tx<'_>, request: u64, sha256: &str) -> TxResult<Option<Wanted>> {
+        Ok(tx
+            .get(self.wanted_id, Key::new().u64(request).str(sha256).as_ref())?
+            .map(|v| codec::decode(&v))
+            .transpose()?)
+    }
+
+    pub fn wanted(&self) -> Result<Vec<Wanted>> {
+        decode_all(self.wanted.iter())
+    }
+
     // --- Dump ---
 
     /// Every record, for the dump.
@@ -286,6 +319,7 @@ impl FederationRepo {
         out.extend(decode_all(self.links.iter())?.into_iter().map(Record::Link));
         out.extend(decode_all(self.competences.iter())?.into_iter().map(Record::Competence));
         out.extend(self.own_keys()?.map(Record::OwnKeys));
+        out.extend(decode_all(self.wanted.iter())?.into_iter().map(Record::Wanted));
         Ok(out)
     }
 
@@ -298,6 +332,7 @@ impl FederationRepo {
             Record::Link(l) => self.put_link(tx, l),
             Record::Competence(c) => self.put_competence(tx, c),
             Record::OwnKeys(k) => self.put_own_keys(tx, k),
+            Record::Wanted(w) => self.put_wanted(tx, w),
         }
     }
 }

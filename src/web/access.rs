@@ -44,6 +44,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::GET, "/.well-known/guichet/keys", Public),
     (Method::POST, "/federation/v1/pair", Public),
     (Method::PUT, "/federation/v1/send/{txn}", PeerSigned),
+    (Method::GET, "/federation/v1/files/{sha256}", PeerSigned),
     (Method::GET, "/api/v1/openapi.json", Public),
     (Method::GET, "/api/v1/categories", Public),
     (Method::POST, "/api/v1/requests", Public),

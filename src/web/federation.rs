@@ -24,11 +24,28 @@ use crate::l10n::Locale;
 use crate::service::portal::Site;
 
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/federation/v1/pair", post(post_pair)).route(
-        "/federation/v1/send/{txn}",
-        // The handler reads the body itself, to answer an oversized one in the protocol's words.
-        put(put_send).layer(axum::extract::DefaultBodyLimit::disable()),
-    )
+    axum::Router::new()
+        .route("/federation/v1/pair", post(post_pair))
+        .route(
+            "/federation/v1/send/{txn}",
+            // The handler reads the body itself, to answer an oversized one in the protocol's words.
+            put(put_send).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/federation/v1/files/{sha256}", get(get_file))
+}
+
+/// A file of a request forwarded to the signing peer, fetched by its hash.
+async fn get_file(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.federation.serve_file(uri.path(), authorization, &sha256).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
 }
 
 /// A delivery from a paired instance: answers per message, or refuses the whole batch

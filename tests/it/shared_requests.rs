@@ -371,3 +371,82 @@ async fn admins_are_told_once_when_a_peer_stays_unreachable_and_a_skewed_clock_i
     eventually("the queue is empty", || async { queued(&commune, &epci) == 0 }).await;
     assert_eq!(converged(&commune, &epci).await, 1);
 }
+
+#[tokio::test]
+async fn a_photo_travels_by_hash_from_the_commune_only_to_the_epci_holding_the_request() {
+    use sha2::Digest;
+    let epci = instance("Communauté de communes du Ried", "epci", "").await;
+    let commune = instance("Commune d'Exemple", "commune", "67482").await;
+    pair(&epci, &commune);
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    let token = epci.token("agent");
+
+    // A citizen's request with a photo, forwarded at intake; another one kept here.
+    let mut request = citizen_request("dechets", "Bac renversé, voir la photo.");
+    request["contact"]["postal_address"] = json!("12 rue des Lilas, 67482 Exemple");
+    let (content_type, body) = crate::support::multipart(&request, &[("bac.png", crate::support::PNG)]);
+    let (status, created) = commune.post_raw("/api/v1/requests", None, &content_type, body).await;
+    assert_eq!(status, 201, "{created}");
+    let photo = crate::support::png_of_size(2000, 7);
+    let (content_type, body) = crate::support::multipart(&citizen_request("voirie", "Trou"), &[("trou.png", &photo)]);
+    let (status, kept) = commune.post_raw("/api/v1/requests", None, &content_type, body).await;
+    assert_eq!(status, 201, "{kept}");
+    let hash = |b: &[u8]| sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let (sha, other_sha) = (hash(crate::support::PNG), hash(&photo));
+
+    // The EPCI fetches it from the commune, checks its hash, and attaches it.
+    eventually("the photo reaches the EPCI", || async {
+        let Some(r) = forwarded_here(&epci, &token).await.pop() else { return false };
+        let (_, d) = epci.get(&format!("/api/v1/requests/{}", r["id"]), Some(&token)).await;
+        d["request"]["attachments"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let id = forwarded_here(&epci, &token).await[0]["id"].as_u64().unwrap();
+    let (_, d) = epci.get(&format!("/api/v1/requests/{id}"), Some(&token)).await;
+    let attachment = &d["request"]["attachments"][0];
+    assert_eq!((attachment["sha256"].as_str(), attachment["name"].as_str()), (Some(sha.as_str()), Some("bac.png")));
+    let response = epci
+        .http
+        .get(epci.at(&format!("/api/v1/requests/{id}/attachments/{sha}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), crate::support::PNG, "the same bytes");
+
+    // The commune serves a file only to a paired instance holding a request with it:
+    // signed by the EPCI, the photo of the request kept here is not found; unsigned, or
+    // signed by a stranger, nothing is.
+    let seed: [u8; 32] = std::fs::read(epci.data.join("instance.key")).unwrap().try_into().unwrap();
+    let epci_key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let get = |key: ed25519_dalek::SigningKey, sha: String| {
+        let (commune_url, epci_url, http) = (commune.url.clone(), epci.url.clone(), commune.http.clone());
+        async move {
+            let path = format!("/federation/v1/files/{sha}");
+            let ts = jiff::Timestamp::now().as_millisecond();
+            let delivery = guichet::federation::Delivery {
+                method: "GET",
+                path: &path,
+                origin: &epci_url,
+                destination: &commune_url,
+                ts,
+            };
+            let header = delivery.authorization(&key, b"");
+            http.get(format!("{commune_url}{path}"))
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(get(epci_key.clone(), sha.clone()).await, 200);
+    assert_eq!(get(epci_key, other_sha.clone()).await, 404, "a file of a request not forwarded to it");
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    assert_eq!(get(stranger, sha.clone()).await, 401);
+    let unsigned = commune.http.get(commune.at(&format!("/federation/v1/files/{sha}"))).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(converged(&commune, &epci).await, 1);
+}
