@@ -307,13 +307,30 @@ async fn written(removal: Option<tokio::task::JoinHandle<Result<usize>>>) -> boo
     }
 }
 
+/// Federation's background work: a sender per active peer, and the fetching of files of
+/// forwarded requests. Aborting it stops both (nothing else keeps the store open).
+pub async fn run(federation: Arc<Federation>) {
+    tokio::join!(super::files::fetch_loop(federation.clone()), senders(federation));
+}
+
+/// The tasks of the senders, stopped when this is dropped (the loop aborted at shutdown).
+struct Senders(HashMap<String, tokio::task::JoinHandle<()>>);
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
+    }
+}
+
 /// Runs the senders: one per active peer, each draining its queue in order, one batch in
 /// flight. Woken when a message is queued, when a peer comes back, and by "retry now".
-pub async fn run(federation: Arc<Federation>) {
-    tokio::spawn(super::files::fetch_loop(federation.clone()));
+async fn senders(federation: Arc<Federation>) {
     let wake = federation.core.outbox.wake.clone();
     let (bump, _) = tokio::sync::watch::channel(0u64);
-    let mut senders: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut tasks = Senders(HashMap::new());
+    let senders = &mut tasks.0;
     loop {
         senders.retain(|_, task| !task.is_finished());
         match federation.core.repos.peers.peers() {

@@ -303,6 +303,12 @@ async fn a_key_rotation_reaches_a_peer_after_the_backlog_signed_with_the_old_key
         epci.post(&format!("/api/v1/requests/{epci_id}/status"), Some(&token), &json!({"status": "in_progress"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(converged(&commune, &epci).await, 5);
+
+    // With its senders and file fetcher running, the commune stops promptly on SIGTERM and
+    // closes its store cleanly.
+    let (status, took) = commune.terminate();
+    assert!(status.success() && took < std::time::Duration::from_secs(5), "{status} after {took:?}");
+    assert!(!commune.log().contains("replay its log"), "{}", commune.log());
 }
 
 const CLOCK_OFFSET: &str = "GUICHET_FEDERATION__TEST_CLOCK_OFFSET_SECONDS";
