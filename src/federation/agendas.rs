@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::canonical::Value;
 use super::message::{Message, ObjectRef};
 use super::outbox::{Outbox, content, text};
-use super::peer::{Peer, PeerStatus};
+use super::peer::Peer;
 use super::shared::Refusal;
 use crate::domain::actor::Actor;
 use crate::domain::agenda::{Agenda, Event, EventVisibility, Recurrence, Timing};
@@ -83,13 +83,29 @@ pub fn after_event_tx(
     if !agenda.shared || agenda.peer.is_some() {
         return Ok(());
     }
-    let Some(message) = message(agenda, event) else { return Ok(()) };
-    for url in peers {
-        if repos.peers.peer_tx(tx, url)?.is_some_and(|p| p.status == PeerStatus::Active) {
-            outbox.queue(repos, tx, url, message.clone(), now)?;
-        }
+    if let Some(message) = message(agenda, event) {
+        to_active_tx(outbox, repos, tx, peers, message, now)?;
     }
     Ok(())
+}
+
+/// Queues `message` to each active peer among `peers`; returns how many.
+fn to_active_tx(
+    outbox: &Outbox,
+    repos: &Repos,
+    tx: &Tx<'_>,
+    peers: &[String],
+    message: (&'static str, ObjectRef, std::collections::BTreeMap<String, Value>),
+    now: Timestamp,
+) -> TxResult<usize> {
+    let mut sent = 0;
+    for url in peers {
+        if repos.peers.is_active_tx(tx, url)? {
+            outbox.queue(repos, tx, url, message.clone(), now)?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
 }
 
 /// Applies a peer's `agenda.event.*` to the copy of its agenda here.
@@ -239,14 +255,9 @@ pub fn share_all_tx(
 ) -> TxResult<usize> {
     let mut sent = 0;
     for (agenda, event) in events {
-        let Some(Value::Object(members)) = shared_view(agenda, event) else { continue };
-        let Ok(version) = i64::try_from(event.version) else { continue };
-        let object = ObjectRef { kind: EVENT.to_owned(), id: event.id.clone(), version };
-        for url in peers {
-            if repos.peers.peer_tx(tx, url)?.is_some_and(|p| p.status == PeerStatus::Active) {
-                outbox.queue(repos, tx, url, ("agenda.event.upsert", object.clone(), members.clone()), now)?;
-                sent += 1;
-            }
+        // Only live events: nothing to withdraw from a peer that never had them.
+        if let Some(upsert @ ("agenda.event.upsert", ..)) = message(agenda, event) {
+            sent += to_active_tx(outbox, repos, tx, peers, upsert, now)?;
         }
     }
     Ok(sent)

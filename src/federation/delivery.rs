@@ -245,9 +245,7 @@ impl Federation {
         tracing::warn!(peer = %base_url, error = %error, "federation delivery failed");
         let now = self.core.clock.now().as_millisecond();
         let (repos, base_url, base) = (self.core.repos.clone(), base_url.to_owned(), self.retry_base);
-        let mut jitter = [0u8; 2];
-        getrandom::fill(&mut jitter).map_err(|e| Error::Internal(format!("random source: {e}")))?;
-        let jitter = 0.8 + 0.4 * f64::from(u16::from_le_bytes(jitter)) / f64::from(u16::MAX);
+        let jitter = jitter()?;
         let alerts = self.alerts(&base_url, &error, now)?;
         self.core
             .store
@@ -270,6 +268,13 @@ impl Federation {
             .await?;
         Ok(Attempt::Failed)
     }
+}
+
+/// A random factor between 0.8 and 1.2, so that instances do not retry in step.
+pub(super) fn jitter() -> Result<f64> {
+    let mut bytes = [0u8; 2];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("random source: {e}")))?;
+    Ok(0.8 + 0.4 * f64::from(u16::from_le_bytes(bytes)) / f64::from(u16::MAX))
 }
 
 /// The wait after `failures` failed attempts in a row: `base`, doubled at each further
@@ -333,9 +338,9 @@ async fn senders(federation: Arc<Federation>) {
     let senders = &mut tasks.0;
     loop {
         senders.retain(|_, task| !task.is_finished());
-        match federation.core.repos.peers.peers() {
+        match federation.core.repos.peers.active() {
             Ok(peers) => {
-                for peer in peers.into_iter().filter(|p| p.status == PeerStatus::Active) {
+                for peer in peers {
                     if !senders.contains_key(&peer.base_url) {
                         let (federation, changes) = (federation.clone(), bump.subscribe());
                         let url = peer.base_url.clone();

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::auth::{AuthError, Authorization, Delivery};
+use super::auth::{AuthError, Delivery};
 use super::canonical::Value;
 use super::message::Message;
 use super::pairing::Federation;
@@ -17,9 +17,6 @@ use crate::domain::request::Attachment;
 use crate::domain::{Error, Result};
 use crate::service::requests::{WriteContext, commit_change_tx};
 use crate::store::{Tx, TxResult};
-
-/// The longest wait between two attempts to fetch a file.
-const MAX_WAIT_MS: i64 = 3_600_000;
 
 pub fn file_path(sha256: &str) -> String {
     format!("/federation/v1/files/{sha256}")
@@ -61,19 +58,8 @@ impl Federation {
     /// `GET /federation/v1/files/{sha256}`: the bytes of a file of a request forwarded
     /// to the signing peer (checked as a delivery is, the body being empty).
     pub async fn serve_file(&self, path: &str, authorization: Option<&str>, sha256: &str) -> Result<Vec<u8>> {
-        let auth =
-            Authorization::parse(authorization.ok_or(AuthError::Malformed).map_err(auth_error)?).map_err(auth_error)?;
-        let repos = self.core.repos.clone();
-        let mut sender: Option<Peer> = None;
-        let now = self.core.clock.now();
-        auth.check(("GET", path, b""), self.me(), now.as_millisecond(), |origin| {
-            let peer = repos.peers.peer(origin).ok().flatten().filter(|p| p.status == PeerStatus::Active)?;
-            let keys = peer.current_keys();
-            sender = Some(peer);
-            Some(keys)
-        })
-        .map_err(auth_error)?;
-        let peer = sender.ok_or(Error::Forbidden)?;
+        let peer = self.authenticate(("GET", path, b""), authorization).map_err(auth_error)?;
+        let (repos, now) = (self.core.repos.clone(), self.core.clock.now());
         // Only a file of a request forwarded to that peer.
         let mut shared = None;
         for link in repos.federation.links()? {
@@ -201,11 +187,12 @@ impl Federation {
             }
             Err(error) => {
                 tracing::warn!(peer = %w.peer, sha256 = %w.sha256, error = %error, "federation: a file could not be fetched");
-                let base = i64::try_from(self.retry_base.as_millis()).unwrap_or(30_000);
-                let wait = base.saturating_mul(1 << w.attempts.min(20)).min(MAX_WAIT_MS);
+                // The delivery backoff: doubling from `retry_base_seconds`, at most an hour.
+                let attempts = w.attempts.saturating_add(1);
+                let wait = super::delivery::backoff(self.retry_base, attempts, super::delivery::jitter()?);
                 let retry = Wanted {
-                    attempts: w.attempts.saturating_add(1),
-                    next_at: now.as_millisecond() + wait,
+                    attempts,
+                    next_at: now.as_millisecond() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2),
                     last_error: error.chars().take(300).collect(),
                     ..w
                 };

@@ -211,7 +211,7 @@ impl Federation {
 
     /// Active peers, to offer as destinations.
     pub fn active_peers(&self) -> Result<Vec<Peer>> {
-        Ok(self.core.repos.peers.peers()?.into_iter().filter(|p| p.status == PeerStatus::Active).collect())
+        self.core.repos.peers.active()
     }
 }
 

@@ -63,6 +63,25 @@ fn outcome(result: std::result::Result<(), &str>, duplicate: bool) -> Value {
 }
 
 impl Federation {
+    /// The active peer that signed this HTTP request (`Authorization`), checked cheapest
+    /// first: no store read before the destination is this instance, no network call.
+    pub(super) fn authenticate(
+        &self,
+        (method, path, body): (&str, &str, &[u8]),
+        authorization: Option<&str>,
+    ) -> std::result::Result<Peer, AuthError> {
+        let auth = Authorization::parse(authorization.ok_or(AuthError::Malformed)?)?;
+        let now = self.core.clock.now().as_millisecond();
+        let mut sender: Option<Peer> = None;
+        auth.check((method, path, body), self.me(), now, |origin| {
+            let peer = self.core.repos.peers.peer(origin).ok().flatten().filter(|p| p.status == PeerStatus::Active)?;
+            let keys = peer.current_keys();
+            sender = Some(peer);
+            Some(keys)
+        })?;
+        sender.ok_or(AuthError::UnknownPeer)
+    }
+
     /// `PUT /federation/v1/send/{txn}`: checks the delivery cheapest first (no network
     /// call, and no store read before the destination is this instance), then every
     /// message, then applies the new ones in one durable write. Answers per message.
@@ -75,17 +94,8 @@ impl Federation {
         if body.len() > MAX_BATCH_BYTES {
             return Err(Refused::Batch("too_large", "a delivery holds at most 1 MiB"));
         }
-        let auth = Authorization::parse(authorization.ok_or(AuthError::Malformed)?)?;
         let now = self.core.clock.now();
-        let repos = self.core.repos.clone();
-        let mut sender: Option<Peer> = None;
-        auth.check(("PUT", path, body), self.me(), now.as_millisecond(), |origin| {
-            let peer = repos.peers.peer(origin).ok().flatten().filter(|p| p.status == PeerStatus::Active)?;
-            let keys = peer.current_keys();
-            sender = Some(peer);
-            Some(keys)
-        })?;
-        let peer = sender.ok_or(AuthError::UnknownPeer)?;
+        let peer = self.authenticate(("PUT", path, body), authorization)?;
         let _in_flight = {
             let mut table = self.in_flight.lock().map_err(|_| Error::Internal("in-flight table".into()))?;
             let n = table.entry(peer.base_url.clone()).or_insert(0);

@@ -51,6 +51,7 @@ impl Federation {
     pub async fn rotate_key(&self, actor: &Actor) -> Result<Rotation> {
         require(actor, Action::ManageInstance)?;
         let peers = self.core.repos.peers.peers()?;
+        let active: Vec<String> = self.core.repos.peers.active()?.into_iter().map(|p| p.base_url).collect();
         if peers.iter().any(|p| matches!(p.status, PeerStatus::AwaitingOurApproval | PeerStatus::AwaitingTheirApproval))
         {
             return Err(Error::conflict(
@@ -63,8 +64,6 @@ impl Federation {
             let ring = ring.clone();
             crate::service::blocking(move || ring.generate()).await?
         };
-        let active: Vec<String> =
-            peers.into_iter().filter(|p| p.status == PeerStatus::Active).map(|p| p.base_url).collect();
         let (ctx, actor, now) = (WriteContext::of(&self.core), actor.clone(), self.core.clock.now());
         let new_key = new.clone();
         let (own, told) = self
@@ -79,7 +78,7 @@ impl Federation {
                 let new_id = key_id(&new_key.verifying_key());
                 let mut told = 0;
                 for url in &active {
-                    if repos.peers.peer_tx(tx, url)?.is_some_and(|p| p.status == PeerStatus::Active) {
+                    if repos.peers.is_active_tx(tx, url)? {
                         ctx.outbox.queue_signed(repos, tx, url, message(&new_key), now, (&old, Some(&new_key)))?;
                         told += 1;
                     }

@@ -364,12 +364,7 @@ impl AgendaService {
     }
 
     fn active_peers(&self) -> Result<Vec<String>> {
-        let peers = self.core.repos.peers.peers()?;
-        Ok(peers
-            .into_iter()
-            .filter(|p| p.status == crate::federation::PeerStatus::Active)
-            .map(|p| p.base_url)
-            .collect())
+        Ok(self.core.repos.peers.active()?.into_iter().map(|p| p.base_url).collect())
     }
 
     /// Shares `agenda` with every paired instance (its events, but restricted ones, are

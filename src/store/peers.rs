@@ -3,7 +3,7 @@
 use super::codec::{self, Versioned};
 use super::{StoreBuilder, TreeId, Tx, TxResult, store_error};
 use crate::domain::Result;
-use crate::federation::{Invitation, Peer};
+use crate::federation::{Invitation, Peer, PeerStatus};
 
 impl Versioned for Peer {
     const KIND: &'static str = "peer";
@@ -44,6 +44,16 @@ impl PeerRepo {
 
     pub fn peers(&self) -> Result<Vec<Peer>> {
         self.peers.iter().map(|item| codec::decode(&item.map_err(store_error)?.1)).collect()
+    }
+
+    /// The peers messages go to and come from (not awaiting approval, not revoked).
+    pub fn active(&self) -> Result<Vec<Peer>> {
+        Ok(self.peers()?.into_iter().filter(|p| p.status == PeerStatus::Active).collect())
+    }
+
+    /// Whether `base_url` is an active peer, as `tx` sees it.
+    pub fn is_active_tx(&self, tx: &Tx<'_>, base_url: &str) -> TxResult<bool> {
+        Ok(self.peer_tx(tx, base_url)?.is_some_and(|p| p.status == PeerStatus::Active))
     }
 
     pub fn invitation(&self, id: &str) -> Result<Option<Invitation>> {
