@@ -71,6 +71,11 @@ pub enum AdminRequest {
     FederationRevoke {
         peer: String,
     },
+    FederationMember {
+        peer: String,
+        member: bool,
+    },
+    FederationRosters,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -121,6 +126,10 @@ pub async fn handle(
             Ok(serde_json::json!({"peer": view, "told": told}))
         }
         AdminRequest::FederationRevoke { peer } => Ok(to_json(&federation.revoke(&cli, &peer).await?)),
+        AdminRequest::FederationMember { peer, member } => {
+            Ok(to_json(&federation.set_member(&cli, &peer, member).await?))
+        }
+        AdminRequest::FederationRosters => Ok(to_json(&federation.rosters(&cli)?)),
         AdminRequest::Token { role, label } => {
             let issued = TokenService::new(core.clone()).issue(&cli, role, label).await?;
             Ok(to_json(&issued))

@@ -101,6 +101,15 @@ enum FederationCommand {
     },
     /// Stop exchanging with a peer (its queues are frozen; nothing is deleted).
     Revoke { peer: String },
+    /// At an EPCI: list a peer among the members its roster names (`--off` to remove it;
+    /// it is told, and stops trusting the others through this EPCI).
+    Member {
+        peer: String,
+        #[arg(long)]
+        off: bool,
+    },
+    /// The rosters received from EPCIs: their members, keys and categories.
+    Rosters,
     /// Delivery to each peer: messages waiting, the oldest, last success, failures,
     /// "unreachable since", and the messages it refused.
     Deliveries,
@@ -282,6 +291,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 FederationCommand::Peers => AdminRequest::FederationPeers,
                 FederationCommand::Approve { peer, code } => AdminRequest::FederationApprove { peer, short_code: code },
                 FederationCommand::Revoke { peer } => AdminRequest::FederationRevoke { peer },
+                FederationCommand::Member { peer, off } => AdminRequest::FederationMember { peer, member: !off },
+                FederationCommand::Rosters => AdminRequest::FederationRosters,
                 FederationCommand::Deliveries => AdminRequest::FederationDeliveries,
                 FederationCommand::Retry { peer } => AdminRequest::FederationRetry { peer },
                 FederationCommand::Competences => AdminRequest::FederationCompetences,

@@ -49,6 +49,11 @@ pub struct Topic {
     /// Requests the topic concerns.
     #[serde(default)]
     pub requests: Vec<u64>,
+    /// The other instances taking part (base URLs of paired collectivités): the topic and
+    /// its posts go to them. At an instance that received it: every instance taking part
+    /// but its owner.
+    #[serde(default)]
+    pub instances: Vec<String>,
     /// Posts written so far (tombstones included): the next post's number is one more.
     #[serde(default)]
     pub posts: u64,
@@ -58,6 +63,15 @@ pub struct Topic {
 }
 
 impl Topic {
+    /// Every instance taking part but `me`: where its messages go.
+    pub fn participants(&self, me: &str) -> Vec<String> {
+        let mut out: Vec<String> =
+            std::iter::once(&self.owner).chain(&self.instances).filter(|u| *u != me).cloned().collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.title.trim().is_empty() || self.title.chars().count() > MAX_TITLE_CHARS {
             return Err(Error::invalid("invalid_title", "title", "between 1 and 200 characters"));
@@ -94,6 +108,10 @@ pub struct Post {
     pub owner: String,
     pub version: u64,
     pub author: String,
+    /// The author's name and instance, for a post written at another instance (whose
+    /// accounts are not known here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
     /// Markdown; empty once deleted.
     pub body: String,
     /// Account ids mentioned (`@marie.dupont`).

@@ -147,16 +147,14 @@ fn integer(value: &Value, field: &'static str) -> Result<i64, Rejection> {
 }
 
 impl Message {
-    /// Checks a message received from `sender` (the peer the delivery's signature
-    /// authenticated) by `me`; `pinned` holds the keys pinned for the message's origin.
-    /// `relayed_by_epci`: the sender is this instance's EPCI, which may relay a message of
-    /// another member whose own signature is then what counts.
+    /// Checks a message received by `me`. `pinned(origin, type)` answers the keys pinned
+    /// for the message's origin when the delivery's sender may deliver that message: always
+    /// its own messages; another's only when it is that origin's EPCI relaying it (then the
+    /// origin's own signature is what counts); `None` otherwise.
     pub fn check(
         value: Value,
-        sender: &str,
         me: &str,
-        relayed_by_epci: bool,
-        pinned: impl FnOnce(&str) -> BTreeMap<String, PinnedKey>,
+        pinned: impl FnOnce(&str, &str) -> Option<BTreeMap<String, PinnedKey>>,
     ) -> Result<Message, Rejection> {
         if value.canonical().len() > MAX_MESSAGE_BYTES {
             return Err(Rejection::Schema("size"));
@@ -202,14 +200,11 @@ impl Message {
             Some(c @ Value::Object(_)) => c.clone(),
             _ => return Err(Rejection::Schema("content")),
         };
-        // Authority: the sender speaks for itself only (or the EPCI relays).
-        if origin != sender && !relayed_by_epci {
-            return Err(Rejection::NotFromSender);
-        }
         if !to.iter().any(|t| t == me) {
             return Err(Rejection::NotForUs);
         }
-        let keys = pinned(origin);
+        // Authority: the sender speaks for itself only (or the EPCI relays).
+        let keys = pinned(origin, kind).ok_or(Rejection::NotFromSender)?;
         let pin = keys.get(key).ok_or(Rejection::UnknownKey)?;
         if pin.retired_at.is_some_and(|at| created_at >= at) {
             return Err(Rejection::RetiredKey);

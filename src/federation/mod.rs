@@ -16,8 +16,10 @@ mod pairing;
 mod peer;
 mod receive;
 pub mod records;
+mod roster;
 mod rotation;
 mod shared;
+mod topics;
 
 pub use agendas::{after_event_tx, mirror_id, share_all_tx, shared_here};
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
@@ -39,3 +41,4 @@ pub use peer::{
 pub use receive::Refused;
 pub use rotation::Rotation;
 pub use shared::{after_change_tx, forward_tx};
+pub use topics::{after_post_tx, after_topic_tx};

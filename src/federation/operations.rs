@@ -209,6 +209,12 @@ impl Federation {
         self.core.repos.federation.link(id)
     }
 
+    /// The rosters EPCIs sent this instance.
+    pub fn rosters(&self, actor: &Actor) -> Result<Vec<super::records::Roster>> {
+        require(actor, Action::ManageInstance)?;
+        self.core.repos.federation.rosters()
+    }
+
     /// Active peers, to offer as destinations.
     pub fn active_peers(&self) -> Result<Vec<Peer>> {
         self.core.repos.peers.active()
@@ -219,7 +225,8 @@ impl Federation {
     /// What this instance holds of what it shares with `peer`, hashed: the same on both
     /// sides once every message has arrived (each shared request's status and its public
     /// replies by either collectivité; the live events of the agendas shared either way,
-    /// with their versions). Tests compare it to see instances converge.
+    /// with their versions; the topics both take part in, with their posts; the EPCI's
+    /// roster). Tests compare it to see instances converge.
     pub fn shared_state(&self, actor: &Actor, peer: &str) -> Result<serde_json::Value> {
         require(actor, Action::ManageInstance)?;
         let repos = &self.core.repos;
@@ -258,6 +265,14 @@ impl Federation {
         // The live events of the agendas shared either way, by owner and version.
         for (owner, id, version) in super::agendas::shared_events(repos, self.me(), peer)? {
             objects.insert(format!("event:{owner}#{id}"), Value::Int(i64::try_from(version).unwrap_or(i64::MAX)));
+        }
+        // The topics both take part in, with their posts.
+        for (key, topic) in super::topics::shared_topics(repos, self.me(), peer)? {
+            objects.insert(format!("topic:{key}"), topic);
+        }
+        // The roster: the one this EPCI sends the peer, or the one the peer sent here.
+        if let Some(roster) = super::roster::shared_roster(repos, peer)? {
+            objects.insert("roster".to_owned(), roster);
         }
         let count = objects.len();
         let hash = crate::domain::audit::hex(&Sha256::digest(Value::Object(objects).canonical()));

@@ -62,16 +62,48 @@ impl Outbox {
         now: Timestamp,
     ) -> TxResult<()> {
         let key = self.current_key_tx(repos, tx)?;
-        self.queue_signed(repos, tx, peer, message, now, (&key, None))
+        let to = [peer.to_owned()];
+        self.queue_signed(repos, tx, (&to, &to), message, now, (&key, None))
     }
 
-    /// Queues a message signed with `key`, and also with `also` (a key rotation is signed
-    /// by both the old and the new key).
+    /// Signs one message for the recipients `to` and queues it for each instance of
+    /// `route` (the recipients, or an EPCI that relays it to some of them).
+    pub(super) fn queue_to(
+        &self,
+        repos: &Repos,
+        tx: &Tx<'_>,
+        (route, to): (&[String], &[String]),
+        message: (&'static str, ObjectRef, BTreeMap<String, Value>),
+        now: Timestamp,
+    ) -> TxResult<()> {
+        let key = self.current_key_tx(repos, tx)?;
+        self.queue_signed(repos, tx, (route, to), message, now, (&key, None))
+    }
+
+    /// Queues for `peer` a message received from its origin, as it was signed (an EPCI
+    /// relaying it to its members).
+    pub(super) fn pass_on(&self, repos: &Repos, tx: &Tx<'_>, peer: &str, m: &super::message::Message) -> TxResult<()> {
+        let message =
+            String::from_utf8(m.value.canonical()).map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
+        let seq = repos.meta.next(tx, "federation_queue")?;
+        let queued = Queued {
+            seq,
+            peer: peer.to_owned(),
+            id: m.id.clone(),
+            kind: m.kind.clone(),
+            created_at: m.created_at,
+            message,
+        };
+        repos.federation.enqueue(tx, &queued)
+    }
+
+    /// Queues for each of `route` a message to `to` signed with `key`, and also with
+    /// `also` (a key rotation is signed by both the old and the new key).
     pub(super) fn queue_signed(
         &self,
         repos: &Repos,
         tx: &Tx<'_>,
-        peer: &str,
+        (route, to): (&[String], &[String]),
         (kind, object, content): (&'static str, ObjectRef, BTreeMap<String, Value>),
         now: Timestamp,
         (key, also): (&SigningKey, Option<&SigningKey>),
@@ -80,12 +112,11 @@ impl Outbox {
         let mut random = [0u8; 10];
         getrandom::fill(&mut random).map_err(|e| Error::Internal(format!("random source: {e}")))?;
         let id = new_id(created_at, random);
-        let to = [peer.to_owned()];
         let draft = Draft {
             id: id.clone(),
             kind,
             origin: &self.base_url,
-            to: &to,
+            to,
             created_at,
             object: &object,
             content: Value::Object(content),
@@ -96,9 +127,19 @@ impl Outbox {
         }
         let message =
             String::from_utf8(signed.canonical()).map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
-        let seq = repos.meta.next(tx, "federation_queue")?;
-        let queued = Queued { seq, peer: peer.to_owned(), id, kind: kind.to_owned(), created_at, message };
-        repos.federation.enqueue(tx, &queued)
+        for peer in route {
+            let seq = repos.meta.next(tx, "federation_queue")?;
+            let queued = Queued {
+                seq,
+                peer: peer.clone(),
+                id: id.clone(),
+                kind: kind.to_owned(),
+                created_at,
+                message: message.clone(),
+            };
+            repos.federation.enqueue(tx, &queued)?;
+        }
+        Ok(())
     }
 }
 

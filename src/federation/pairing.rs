@@ -47,6 +47,11 @@ pub struct PairingView {
     pub code: String,
     pub status: &'static str,
     pub short_code: String,
+    /// Known through this EPCI's roster, not paired directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vouched_by: Option<String>,
+    /// At an EPCI: one of its members.
+    pub member: bool,
 }
 
 impl From<&Peer> for PairingView {
@@ -58,6 +63,8 @@ impl From<&Peer> for PairingView {
             code: p.code.clone(),
             status: p.status.as_str(),
             short_code: p.short_code.clone(),
+            vouched_by: p.vouched_by.clone(),
+            member: p.member,
         }
     }
 }
@@ -367,6 +374,42 @@ impl Federation {
         Ok(PairingView::from(&changed.unwrap_or(peer)))
     }
 
+    /// At an EPCI: lists a peer among its members, or not. Members get the roster again;
+    /// one that stops being a member is told (`roster.remove`) and stops trusting the
+    /// others through it.
+    pub async fn set_member(&self, actor: &Actor, base_url: &str, member: bool) -> Result<PairingView> {
+        require(actor, Action::ManageInstance)?;
+        if self.instance.identity.kind != "epci" {
+            return Err(Error::conflict("not_an_epci", "only an EPCI has members"));
+        }
+        let (repos, actor, now, url) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), base_url.to_owned());
+        let (outbox, inputs) = (self.core.outbox.clone(), super::roster::inputs(&self.core.repos)?);
+        let changed = self
+            .core
+            .store
+            .write(move |tx| {
+                let peer = repos.peers.peer_tx(tx, &url)?.ok_or(Error::not_found("peer"))?;
+                if peer.member == member {
+                    return Ok(peer);
+                }
+                if peer.status != PeerStatus::Active || peer.vouched_by.is_some() {
+                    return Err(Error::conflict("not_active", "only an active peer paired here can be a member").into());
+                }
+                let changed = Peer { member, updated_at: now, ..peer };
+                repos.peers.put_peer(tx, &changed)?;
+                let left = (!member).then_some(url.as_str());
+                super::roster::changed_tx(&outbox, &repos, tx, (&inputs.0, &inputs.1), left, now)?;
+                let action = if member { "federation.member_add" } else { "federation.member_remove" };
+                let details = serde_json::json!({"name": changed.name});
+                repos.audit.append(tx, now, &actor, action, format!("peer:{url}"), details)?;
+                Ok(changed)
+            })
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(PairingView::from(&changed))
+    }
+
     /// Changes a peer's status inside one write, from the peer as stored then: `next`
     /// answers the new status, or `None` to leave it. Returns the changed peer, if any.
     async fn change_peer(
@@ -378,18 +421,28 @@ impl Federation {
     ) -> Result<Option<Peer>> {
         let (repos, actor, now, url) =
             (self.core.repos.clone(), actor.clone(), self.core.clock.now(), base_url.to_owned());
-        // A peer that becomes active receives the events of the agendas shared from here.
+        // A peer that becomes active receives the events of the agendas shared from here;
+        // at an EPCI, a commune becomes a member, and the members get the roster.
         let (outbox, shared) = (self.core.outbox.clone(), super::agendas::shared_here(&self.core.repos)?);
+        let epci = self.instance.identity.kind == "epci";
+        let inputs = if epci { super::roster::inputs(&self.core.repos)? } else { Default::default() };
         self.core
             .store
             .write(move |tx| {
                 let peer = repos.peers.peer_tx(tx, &url)?.ok_or(Error::not_found("peer"))?;
                 let Some(status) = next(&peer) else { return Ok(None) };
                 let activated = status == PeerStatus::Active && peer.status != PeerStatus::Active;
-                let changed = Peer { status, updated_at: now, ..peer };
+                // Revoked by hand: no roster brings it back.
+                let vouched_by = if status == PeerStatus::Revoked { None } else { peer.vouched_by.clone() };
+                let member = peer.member || (activated && epci && peer.kind == "commune");
+                let was_member = peer.member && peer.status == PeerStatus::Active;
+                let changed = Peer { status, updated_at: now, vouched_by, member, ..peer };
                 repos.peers.put_peer(tx, &changed)?;
                 if activated {
                     super::agendas::share_all_tx(&outbox, &repos, tx, (std::slice::from_ref(&url), &shared), now)?;
+                }
+                if epci && (was_member || changed.member) {
+                    super::roster::changed_tx(&outbox, &repos, tx, (&inputs.0, &inputs.1), None, now)?;
                 }
                 let details = serde_json::json!({"name": changed.name, "status": changed.status.as_str()});
                 repos.audit.append(tx, now, &actor, action, format!("peer:{url}"), details)?;
@@ -507,6 +560,8 @@ fn checked_document(document: &Value, base_url: &str) -> Result<(Peer, Verifying
         created_at: Timestamp::UNIX_EPOCH,
         updated_at: Timestamp::UNIX_EPOCH,
         key_document: String::from_utf8_lossy(&document.canonical()).into_owned(),
+        vouched_by: None,
+        member: false,
     };
     Ok((peer, key))
 }

@@ -27,6 +27,13 @@ pub struct Peer {
     pub updated_at: Timestamp,
     /// Its key document as received at pairing (canonical JSON), kept to check again.
     pub key_document: String,
+    /// Known through the roster of this EPCI (base URL), not paired directly: its keys are
+    /// the ones that roster lists, and it follows that roster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouched_by: Option<String>,
+    /// At an EPCI: the peer is one of its members, listed in the roster it sends them.
+    #[serde(default)]
+    pub member: bool,
 }
 
 impl Peer {

@@ -11,8 +11,9 @@ use super::message::Message;
 use super::pairing::Federation;
 use super::peer::{Peer, PeerStatus};
 use super::records::Received;
-use super::{agendas, rotation, shared};
+use super::{agendas, roster, rotation, shared, topics};
 use crate::domain::Error;
+use crate::domain::agenda::{Agenda, Event};
 use crate::service::requests::WriteContext;
 use crate::store::TxError;
 
@@ -47,6 +48,32 @@ impl Drop for InFlight<'_> {
                 table.remove(&self.peer);
             }
         }
+    }
+}
+
+/// What applying a delivery may need that is read before its write.
+#[derive(Default)]
+pub(super) struct Before {
+    pub me: String,
+    /// This instance is an EPCI: it sends its members its roster, and relays their topic
+    /// messages.
+    pub epci: bool,
+    /// The events of the agendas shared from here (for a member newly known through a
+    /// roster), every peer, and the categories handled here (for an EPCI's roster): read
+    /// only for a delivery with a roster or a key rotation.
+    pub shared: Vec<(Agenda, Event)>,
+    pub peers: Vec<String>,
+    pub competences: roster::Categories,
+}
+
+impl Before {
+    pub fn read(repos: &crate::store::Repos, me: &str, epci: bool, full: bool) -> crate::domain::Result<Before> {
+        let mut before = Before { me: me.to_owned(), epci, ..Before::default() };
+        if full {
+            before.shared = agendas::shared_here(repos)?;
+            (before.peers, before.competences) = roster::inputs(repos)?;
+        }
+        Ok(before)
     }
 }
 
@@ -112,10 +139,20 @@ impl Federation {
         };
         // Signatures are checked off the async workers.
         let (me, origin, pinned) = (self.me().to_owned(), peer.base_url.clone(), peer.pinned_keys());
+        let relayable = roster::relayable(&self.core.repos, &peer, &me)?;
         let checked = tokio::task::spawn_blocking(move || {
+            let keys = |from: &str, kind: &str| {
+                if from == origin {
+                    Some(pinned.clone())
+                } else if roster::relayable_type(kind) {
+                    relayable.get(from).cloned()
+                } else {
+                    None
+                }
+            };
             let check = |(i, value): (usize, Value)| {
                 let id = value.get("id").and_then(Value::as_str).map_or_else(|| format!("#{i}"), str::to_owned);
-                (id, Message::check(value, &origin, &me, false, |_| pinned.clone()))
+                (id, Message::check(value, &me, keys))
             };
             // Two threads share a large batch's signature checks, in order.
             let mut items: Vec<(usize, Value)> = items.into_iter().enumerate().collect();
@@ -133,9 +170,13 @@ impl Federation {
         .await
         .map_err(|e| Error::Internal(format!("signature checks: {e}")))?;
         let ctx = WriteContext::of(&self.core);
+        let full = checked
+            .iter()
+            .any(|(_, m)| m.as_ref().is_ok_and(|m| m.kind.starts_with("roster.") || m.kind == "key.rotate"));
+        let before = Arc::new(Before::read(&self.core.repos, self.me(), self.instance.identity.kind == "epci", full)?);
         let peer = Arc::new(peer);
         let checked = Arc::new(checked);
-        let (results, reset) = self
+        let results = self
             .core
             .store
             .write(move |tx| {
@@ -153,11 +194,22 @@ impl Federation {
                         continue;
                     }
                     let checkpoint = tx.checkpoint();
-                    let applied = match apply_tx(&ctx, tx, &peer, m, now) {
-                        Ok(applied) => applied,
-                        Err(TxError::App(e)) => Err(refusal_of(&e)),
-                        Err(e) => return Err(e),
+                    // A relayed message is applied as its origin's.
+                    let origin = if m.origin == peer.base_url {
+                        Some(Peer::clone(&peer))
+                    } else {
+                        ctx.repos.peers.peer_tx(tx, &m.origin)?
                     };
+                    let applied = match origin.map(|origin| apply_tx(&ctx, tx, &origin, m, &before, now)) {
+                        Some(Ok(applied)) => applied,
+                        None => Err("unknown_peer"),
+                        Some(Err(TxError::App(e))) => Err(refusal_of(&e)),
+                        Some(Err(e)) => return Err(e),
+                    };
+                    // An EPCI passes on what a member sent to other members too.
+                    if applied.is_ok() && before.epci && m.origin == peer.base_url {
+                        roster::relay_tx(&ctx, tx, m, &before.me)?;
+                    }
                     match applied {
                         Ok(()) => {
                             let received = Received {
@@ -177,35 +229,44 @@ impl Federation {
                 // Any authenticated delivery from a peer shows it is back: what waits for it
                 // goes at once.
                 let mut state = ctx.repos.federation.delivery_tx(tx, &peer.base_url)?;
-                let reset = state.failures > 0 || state.next_attempt_at > 0;
-                if reset {
+                if state.failures > 0 || state.next_attempt_at > 0 {
                     state.failures = 0;
                     state.next_attempt_at = 0;
                     ctx.repos.federation.put_delivery(tx, &state)?;
                 }
-                Ok((results, reset))
+                Ok(results)
             })
             .await?;
         self.core.wake_mailer.notify_one();
-        if reset {
-            self.core.outbox.wake.notify_one();
-        }
+        // What was applied may have queued messages (relays, a roster), and the peer is
+        // back: what waits for it goes at once.
+        self.core.outbox.wake.notify_one();
         Ok(results)
     }
 }
 
-/// Applies one checked message, by the kind of object it is about.
+/// Applies one checked message of `peer` (its origin), by the kind of object it is about.
 pub(super) fn apply_tx(
     ctx: &WriteContext,
     tx: &crate::store::Tx<'_>,
     peer: &Peer,
     m: &Message,
+    before: &Before,
     now: jiff::Timestamp,
 ) -> crate::store::TxResult<std::result::Result<(), shared::Refusal>> {
     match m.object.kind.as_str() {
         shared::REQUEST => shared::apply_tx(ctx, tx, peer, m, now),
-        rotation::KEY => rotation::apply_tx(ctx, tx, peer, m, now),
+        rotation::KEY => {
+            let applied = rotation::apply_tx(ctx, tx, peer, m, now)?;
+            // An EPCI tells its members of a member's new key.
+            if applied.is_ok() && before.epci && peer.member {
+                roster::changed_tx(&ctx.outbox, &ctx.repos, tx, (&before.peers, &before.competences), None, now)?;
+            }
+            Ok(applied)
+        }
         agendas::EVENT => agendas::apply_tx(ctx, tx, peer, m, now),
+        roster::ROSTER => roster::apply_tx(ctx, tx, peer, m, (&before.me, &before.shared), now),
+        topics::TOPIC | topics::POST => topics::apply_tx(ctx, tx, peer, m, &before.me, now),
         _ => Ok(Err("unsupported")),
     }
 }

@@ -143,3 +143,28 @@ pub struct Wanted {
     pub next_at: i64,
     pub last_error: String,
 }
+
+/// The roster an EPCI sent this instance (docs/federation.md, section 13): its members,
+/// with their keys, and the categories it handles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// The EPCI's base URL.
+    pub epci: String,
+    /// The EPCI's roster version: a newer one replaces this one.
+    pub version: i64,
+    pub members: Vec<RosterMember>,
+    /// The categories of requests the EPCI handles (id there, and label).
+    pub competences: Vec<(String, String)>,
+    pub received_at: i64,
+}
+
+/// An instance listed in a roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterMember {
+    pub base_url: String,
+    pub name: String,
+    pub kind: String,
+    pub code: String,
+    /// Its current keys: id, and public key in base64url.
+    pub keys: Vec<(String, String)>,
+}

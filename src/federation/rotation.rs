@@ -79,7 +79,15 @@ impl Federation {
                 let mut told = 0;
                 for url in &active {
                     if repos.peers.is_active_tx(tx, url)? {
-                        ctx.outbox.queue_signed(repos, tx, url, message(&new_key), now, (&old, Some(&new_key)))?;
+                        let to = [url.clone()];
+                        ctx.outbox.queue_signed(
+                            repos,
+                            tx,
+                            (&to, &to),
+                            message(&new_key),
+                            now,
+                            (&old, Some(&new_key)),
+                        )?;
                         told += 1;
                     }
                 }

@@ -16,6 +16,7 @@ use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::markdown;
 use crate::domain::topic::{Confidentiality, Post, PostFile, Revision, Topic, validate_body};
 use crate::domain::{Error, Result};
+use crate::federation::{PeerStatus, after_post_tx, after_topic_tx};
 
 /// What is typed when opening or changing a topic.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct TopicDraft {
     pub members: Vec<String>,
     pub departments: Vec<String>,
     pub requests: Vec<u64>,
+    /// Paired instances taking part (base URLs).
+    pub instances: Vec<String>,
 }
 
 /// A topic as listed for someone: with what they have not read yet.
@@ -156,6 +159,12 @@ impl TopicService {
                 return Err(Error::invalid("unknown_request", "requests", "no such request"));
             }
         }
+        for url in &draft.instances {
+            let active = self.core.repos.peers.peer(url)?.is_some_and(|p| p.status == PeerStatus::Active);
+            if !active || *url == self.owner() {
+                return Err(Error::invalid("unknown_instance", "instances", "not a paired collectivité"));
+            }
+        }
         Ok(())
     }
 
@@ -173,23 +182,28 @@ impl TopicService {
             members: draft.members,
             departments: draft.departments,
             requests: draft.requests,
+            instances: draft.instances,
             posts: 0,
             created_by: actor.id.clone(),
             created_at: now,
             updated_at: now,
         };
         topic.validate()?;
-        let (repos, who) = (self.core.repos.clone(), actor.clone());
-        self.core
+        let (repos, who, outbox) = (self.core.repos.clone(), actor.clone(), self.core.outbox.clone());
+        let topic = self
+            .core
             .store
             .write(move |tx| {
                 repos.topics.put_topic(tx, &topic)?;
+                after_topic_tx(&outbox, &repos, tx, &topic, now)?;
                 repos.topics.set_subscribed(tx, &who.id, &topic.id, true)?;
                 let details = serde_json::json!({"title": topic.title, "confidentiality": topic.confidentiality});
                 repos.audit.append(tx, now, &who, "topic.create", format!("topic:{}", topic.id), details)?;
                 Ok(topic.clone())
             })
-            .await
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(topic)
     }
 
     /// Changes a topic's title, description, confidentiality, members and requests.
@@ -206,6 +220,19 @@ impl TopicService {
         if !Self::can_manage(actor, &current) {
             return Err(Error::Forbidden);
         }
+        // A topic received from another instance: only who sees it here, and the requests
+        // it concerns here, are this instance's to change.
+        let own = current.owner == self.owner();
+        let draft = if own {
+            draft
+        } else {
+            TopicDraft {
+                title: current.title.clone(),
+                description: current.description.clone(),
+                instances: Vec::new(),
+                ..draft
+            }
+        };
         self.check_draft(&draft)?;
         let changed = Topic {
             title: draft.title.trim().to_owned(),
@@ -214,26 +241,39 @@ impl TopicService {
             members: draft.members,
             departments: draft.departments,
             requests: draft.requests,
+            instances: if own { draft.instances } else { current.instances.clone() },
             ..current
         };
         changed.validate()?;
-        let (repos, who, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
-        self.core
+        let (repos, who, now, outbox) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), self.core.outbox.clone());
+        let topic = self
+            .core
             .store
             .write(move |tx| {
                 let stored = repos.topics.topic_tx(tx, &changed.id)?.ok_or(Error::not_found("topic"))?;
                 if expected_version.is_some_and(|v| v != stored.version) {
                     return Err(Error::conflict("changed_meanwhile", "the topic was changed meanwhile").into());
                 }
-                // Posts may have arrived meanwhile: their count is the stored one.
-                let topic =
-                    Topic { version: stored.version + 1, posts: stored.posts, updated_at: now, ..changed.clone() };
+                // Posts may have arrived meanwhile: their count is the stored one. The
+                // version is the owner's: a received topic keeps it.
+                let version = if own { stored.version + 1 } else { stored.version };
+                let topic = Topic {
+                    version,
+                    posts: stored.posts,
+                    updated_at: now,
+                    instances: if own { changed.instances.clone() } else { stored.instances.clone() },
+                    ..changed.clone()
+                };
                 repos.topics.put_topic(tx, &topic)?;
+                after_topic_tx(&outbox, &repos, tx, &topic, now)?;
                 let details = serde_json::json!({"title": topic.title, "version": topic.version});
                 repos.audit.append(tx, now, &who, "topic.update", format!("topic:{}", topic.id), details)?;
                 Ok(topic)
             })
-            .await
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(topic)
     }
 
     /// Accounts mentioned in `body` (by the local part of their e-mail address) who see
@@ -277,7 +317,9 @@ impl TopicService {
             .collect();
         let (repos, who, now, owner) = (self.core.repos.clone(), actor.clone(), self.core.clock.now(), self.owner());
         let post_id = format!("pst-{:016x}", super::random_u64()?);
-        self.core
+        let (outbox, author) = (self.core.outbox.clone(), self.author_name(actor)?);
+        let post = self
+            .core
             .store
             .write(move |tx| {
                 let mut topic = repos.topics.topic_tx(tx, &topic.id)?.ok_or(Error::not_found("topic"))?;
@@ -290,6 +332,7 @@ impl TopicService {
                     owner: owner.clone(),
                     version: 1,
                     author: who.id.clone(),
+                    author_name: None,
                     body: body.clone(),
                     mentions: mentions.clone(),
                     files: files.clone(),
@@ -300,6 +343,7 @@ impl TopicService {
                 };
                 repos.topics.put_topic(tx, &topic)?;
                 repos.topics.put_post(tx, &post)?;
+                after_post_tx(&outbox, &repos, tx, (&topic, &post, &author), now)?;
                 // The author has read what they wrote.
                 repos.topics.set_last_read(tx, &who.id, &topic.id, topic.posts)?;
                 let details =
@@ -307,7 +351,14 @@ impl TopicService {
                 repos.audit.append(tx, now, &who, "topic.post", format!("topic:{}", topic.id), details)?;
                 Ok(post)
             })
-            .await
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(post)
+    }
+
+    /// How other instances show `actor` as an author.
+    fn author_name(&self, actor: &Actor) -> Result<String> {
+        Ok(self.core.repos.accounts.get(&actor.id)?.map_or_else(|| actor.id.clone(), |a| a.display_name()))
     }
 
     /// Changes the text of one's own post; the previous text is kept as a revision.
@@ -317,8 +368,10 @@ impl TopicService {
         validate_body(&body)?;
         let body = body.trim().replace("\r\n", "\n");
         let mentions = self.mentioned(&body, &topic)?;
-        let (repos, who, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
-        self.core
+        let (repos, who, now, outbox) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), self.core.outbox.clone());
+        let post = self
+            .core
             .store
             .write(move |tx| {
                 let mut post = repos.topics.post_tx(tx, &topic.id, number)?.ok_or(Error::not_found("post"))?;
@@ -334,23 +387,30 @@ impl TopicService {
                 post.version += 1;
                 post.updated_at = now;
                 repos.topics.put_post(tx, &post)?;
+                after_post_tx(&outbox, &repos, tx, (&topic, &post, ""), now)?;
                 let details = serde_json::json!({"number": number, "version": post.version});
                 repos.audit.append(tx, now, &who, "topic.post.edit", format!("topic:{}", topic.id), details)?;
                 Ok(post)
             })
-            .await
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(post)
     }
 
     /// Deletes a post (its author, or an admin): a tombstone stays in its place.
     pub async fn delete_post(&self, actor: &Actor, topic: &str, number: u64) -> Result<Post> {
         require(actor, Action::PostInTopics)?;
         let topic = self.topic(actor, topic)?;
-        let (repos, who, now) = (self.core.repos.clone(), actor.clone(), self.core.clock.now());
-        self.core
+        let (repos, who, now, outbox) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), self.core.outbox.clone());
+        let me = self.owner();
+        let post = self
+            .core
             .store
             .write(move |tx| {
                 let mut post = repos.topics.post_tx(tx, &topic.id, number)?.ok_or(Error::not_found("post"))?;
-                if post.author != who.id && who.role != Some(Role::Admin) {
+                // An admin deletes posts written here; another instance's are its own.
+                if post.author != who.id && (who.role != Some(Role::Admin) || post.owner != me) {
                     return Err(Error::Forbidden.into());
                 }
                 if post.deleted {
@@ -362,11 +422,14 @@ impl TopicService {
                 post.version += 1;
                 post.updated_at = now;
                 repos.topics.put_post(tx, &post)?;
+                after_post_tx(&outbox, &repos, tx, (&topic, &post, ""), now)?;
                 let details = serde_json::json!({"number": number, "version": post.version});
                 repos.audit.append(tx, now, &who, "topic.post.delete", format!("topic:{}", topic.id), details)?;
                 Ok(post)
             })
-            .await
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(post)
     }
 
     /// A file of a post of a topic `actor` sees.

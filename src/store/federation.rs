@@ -8,7 +8,8 @@
 //!   object's id → the request id here;
 //! - `competence`: category, then INSEE code → who holds it;
 //! - `fed_keys`: `instance` → which of this instance's keys is current, and those retired;
-//! - `fed_file`: request id, then SHA-256 → a file of a forwarded request still to fetch.
+//! - `fed_file`: request id, then SHA-256 → a file of a forwarded request still to fetch;
+//! - `fed_roster`: EPCI → the roster it sent this instance.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,7 @@ use super::keys::{Key, read_u64};
 use super::{StoreBuilder, TreeId, Tx, TxResult, store_error};
 use crate::domain::Result;
 use crate::federation::OwnKeys;
-use crate::federation::records::{Competence, DeadLetter, DeliveryState, Link, Queued, Received, Wanted};
+use crate::federation::records::{Competence, DeadLetter, DeliveryState, Link, Queued, Received, Roster, Wanted};
 
 impl Versioned for Queued {
     const KIND: &'static str = "federation_queued";
@@ -54,6 +55,11 @@ impl Versioned for OwnKeys {
     const VERSION: u8 = 1;
 }
 
+impl Versioned for Roster {
+    const KIND: &'static str = "federation_roster";
+    const VERSION: u8 = 1;
+}
+
 impl Versioned for Competence {
     const KIND: &'static str = "competence";
     const VERSION: u8 = 1;
@@ -71,6 +77,7 @@ pub enum Record {
     Competence(Competence),
     OwnKeys(OwnKeys),
     Wanted(Wanted),
+    Roster(Roster),
 }
 
 #[derive(Clone)]
@@ -92,6 +99,8 @@ pub struct FederationRepo {
     own_keys_id: TreeId,
     wanted: sled::Tree,
     wanted_id: TreeId,
+    rosters: sled::Tree,
+    rosters_id: TreeId,
 }
 
 const OWN_KEYS: &[u8] = b"instance";
@@ -115,6 +124,7 @@ impl FederationRepo {
         let (competences, competences_id) = builder.tree("competence")?;
         let (own_keys, own_keys_id) = builder.tree("fed_keys")?;
         let (wanted, wanted_id) = builder.tree("fed_file")?;
+        let (rosters, rosters_id) = builder.tree("fed_roster")?;
         Ok(FederationRepo {
             queue,
             queue_id,
@@ -133,6 +143,8 @@ impl FederationRepo {
             own_keys_id,
             wanted,
             wanted_id,
+            rosters,
+            rosters_id,
         })
     }
 
@@ -307,6 +319,28 @@ impl FederationRepo {
         decode_all(self.wanted.iter())
     }
 
+    // --- Rosters received ---
+
+    pub fn roster(&self, epci: &str) -> Result<Option<Roster>> {
+        self.rosters.get(epci).map_err(store_error)?.map(|v| codec::decode(&v)).transpose()
+    }
+
+    pub fn roster_tx(&self, tx: &Tx<'_>, epci: &str) -> TxResult<Option<Roster>> {
+        Ok(tx.get(self.rosters_id, epci.as_bytes())?.map(|v| codec::decode(&v)).transpose()?)
+    }
+
+    pub fn put_roster(&self, tx: &Tx<'_>, roster: &Roster) -> TxResult<()> {
+        tx.insert(self.rosters_id, roster.epci.as_bytes(), &codec::encode(roster)?)
+    }
+
+    pub fn remove_roster(&self, tx: &Tx<'_>, epci: &str) -> TxResult<()> {
+        tx.remove(self.rosters_id, epci.as_bytes())
+    }
+
+    pub fn rosters(&self) -> Result<Vec<Roster>> {
+        decode_all(self.rosters.iter())
+    }
+
     // --- Dump ---
 
     /// Every record, for the dump.
@@ -320,6 +354,7 @@ impl FederationRepo {
         out.extend(decode_all(self.competences.iter())?.into_iter().map(Record::Competence));
         out.extend(self.own_keys()?.map(Record::OwnKeys));
         out.extend(decode_all(self.wanted.iter())?.into_iter().map(Record::Wanted));
+        out.extend(self.rosters()?.into_iter().map(Record::Roster));
         Ok(out)
     }
 
@@ -333,6 +368,7 @@ impl FederationRepo {
             Record::Competence(c) => self.put_competence(tx, c),
             Record::OwnKeys(k) => self.put_own_keys(tx, k),
             Record::Wanted(w) => self.put_wanted(tx, w),
+            Record::Roster(r) => self.put_roster(tx, r),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct TopicRepo {
     /// `topic \0 number (u64 BE)` → post.
     posts: sled::Tree,
     posts_id: TreeId,
+    /// Post id → its key in `posts`.
+    post_ids_id: TreeId,
     /// `account \0 topic` → last number read (u64 BE).
     read: sled::Tree,
     read_id: TreeId,
@@ -57,9 +59,20 @@ impl TopicRepo {
     pub fn open(builder: &mut StoreBuilder) -> Result<TopicRepo> {
         let (topics, topics_id) = builder.tree("topic")?;
         let (posts, posts_id) = builder.tree("post_by_topic")?;
+        let (_, post_ids_id) = builder.tree("post_by_id")?;
         let (read, read_id) = builder.tree("topic_read")?;
         let (subscriptions, subscriptions_id) = builder.tree("topic_subscription")?;
-        Ok(TopicRepo { topics, topics_id, posts, posts_id, read, read_id, subscriptions, subscriptions_id })
+        Ok(TopicRepo {
+            topics,
+            topics_id,
+            posts,
+            posts_id,
+            post_ids_id,
+            read,
+            read_id,
+            subscriptions,
+            subscriptions_id,
+        })
     }
 
     pub fn topics(&self) -> Result<Vec<Topic>> {
@@ -93,7 +106,15 @@ impl TopicRepo {
     }
 
     pub fn put_post(&self, tx: &Tx<'_>, post: &Post) -> TxResult<()> {
-        tx.insert(self.posts_id, &post_key(&post.topic, post.number), &codec::encode(post)?)
+        let key = post_key(&post.topic, post.number);
+        tx.insert(self.post_ids_id, post.id.as_bytes(), &key)?;
+        tx.insert(self.posts_id, &key, &codec::encode(post)?)
+    }
+
+    /// A post by its id.
+    pub fn post_by_id_tx(&self, tx: &Tx<'_>, id: &str) -> TxResult<Option<Post>> {
+        let Some(key) = tx.get(self.post_ids_id, id.as_bytes())? else { return Ok(None) };
+        Ok(tx.get(self.posts_id, &key)?.map(|v| codec::decode(&v)).transpose()?)
     }
 
     /// Every post, for export.

@@ -119,6 +119,7 @@ pub fn admin_router() -> axum::Router<AppState> {
         .route("/admin/federation/adhesion", post(post_join))
         .route("/admin/federation/approbation", post(post_approval))
         .route("/admin/federation/revocation", post(post_revocation))
+        .route("/admin/federation/membre", post(post_member))
         .route("/admin/federation/relance", post(post_retry))
         .route("/admin/federation/competence", post(post_competence))
 }
@@ -140,6 +141,10 @@ struct AdminPage<'a> {
     /// Categories (id, name) and active peers (URL, name), for the competence form.
     categories: Vec<(String, String)>,
     active_peers: Vec<(String, String)>,
+    /// This instance is an EPCI: it lists its members in a roster.
+    epci: bool,
+    /// The rosters EPCIs sent here.
+    rosters: Vec<crate::federation::records::Roster>,
     /// An invitation just made, shown once.
     invitation: Option<IssuedInvitation>,
     /// The result of the last step, and whether it went wrong.
@@ -176,9 +181,9 @@ fn admin_page(state: &AppState, actor: &Actor, (csrf, user): (String, String), o
         let deliveries = state.federation.deliveries(actor)?;
         let competences = state.federation.competences(actor)?;
         let active = state.federation.active_peers()?.into_iter().map(|p| (p.base_url, p.name)).collect();
-        Ok((peers, deliveries, competences, active))
+        Ok((peers, deliveries, competences, active, state.federation.rosters(actor)?))
     });
-    let (peers, deliveries, competences, active_peers) = match listed {
+    let (peers, deliveries, competences, active_peers, rosters) = match listed {
         Ok(listed) => listed,
         Err(e) => return ApiError(e).into_response(),
     };
@@ -201,6 +206,8 @@ fn admin_page(state: &AppState, actor: &Actor, (csrf, user): (String, String), o
         competences,
         categories,
         active_peers,
+        epci: instance.identity.kind == "epci",
+        rosters,
         invitation: outcome.invitation,
         notice: outcome.notice,
         problem: outcome.problem,
@@ -284,11 +291,28 @@ async fn post_revocation(
     peer_step(&state, caller, &form.peer, Step::Revoke).await
 }
 
+#[derive(Debug, Deserialize)]
+struct MemberForm {
+    peer: String,
+    /// "1": list it among the members; anything else: no longer.
+    member: String,
+}
+
+async fn post_member(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<MemberForm>,
+) -> Response {
+    peer_step(&state, caller, &form.peer, Step::Member(form.member == "1")).await
+}
+
 enum Step {
     /// After comparing this short code: the peer is told, and becomes active.
     Approve(String),
     /// Exchanges with the peer are frozen.
     Revoke,
+    /// At an EPCI: the peer is listed among its members, or no longer.
+    Member(bool),
 }
 
 async fn peer_step(state: &AppState, caller: Option<super::access::Caller>, peer: &str, step: Step) -> Response {
@@ -304,6 +328,10 @@ async fn peer_step(state: &AppState, caller: Option<super::access::Caller>, peer
             .revoke(&actor, peer)
             .await
             .map(|peer| (true, l.t("federation.revoked").replace("{name}", &peer.name))),
+        Step::Member(member) => state.federation.set_member(&actor, peer, member).await.map(|peer| {
+            let key = if member { "federation.member_added" } else { "federation.member_removed" };
+            (true, l.t(key).replace("{name}", &peer.name))
+        }),
     };
     let outcome = match result {
         Ok((true, notice)) => Outcome { notice, ..Default::default() },

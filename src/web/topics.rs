@@ -51,6 +51,10 @@ struct TopicForm {
     members: Vec<String>,
     departments: Vec<String>,
     requests: String,
+    /// Paired instances taking part (base URLs).
+    instances: Vec<String>,
+    /// A topic received from another instance: its title and text are not changed here.
+    received: bool,
     /// The version the form was made from (0 for a new topic).
     version: u64,
 }
@@ -64,6 +68,8 @@ impl TopicForm {
             members: t.members.clone(),
             departments: t.departments.clone(),
             requests: t.requests.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            instances: t.instances.clone(),
+            received: false,
             version: t.version,
         }
     }
@@ -78,6 +84,8 @@ impl TopicForm {
             members: all("members"),
             departments: all("departments"),
             requests: value("requests"),
+            instances: all("instances"),
+            received: false,
             version: value("version").parse().unwrap_or(0),
         }
     }
@@ -101,7 +109,12 @@ impl TopicForm {
             members: self.members.clone(),
             departments: self.departments.clone(),
             requests,
+            instances: self.instances.clone(),
         })
+    }
+
+    fn takes_part(&self, url: &str) -> bool {
+        self.instances.iter().any(|i| i == url)
     }
 
     fn member(&self, id: &str) -> bool {
@@ -113,11 +126,24 @@ impl TopicForm {
     }
 }
 
+/// Whether `actor` may share topics with paired instances (an agent who can open topics,
+/// not a guest).
+fn can_share(actor: &Actor) -> bool {
+    require(actor, Action::CreateTopics).is_ok() && actor.role != Some(Role::Guest)
+}
+
+/// The paired instances a topic can be shared with: base URL, name.
+fn share_targets(state: &AppState) -> Vec<(String, String)> {
+    let peers = state.federation.active_peers().unwrap_or_default();
+    peers.into_iter().map(|p| (p.base_url, p.name)).collect()
+}
+
 fn topic_problem(e: &Error) -> Option<(&'static str, &'static str)> {
     match e {
         Error::Invalid { field, .. } => Some(match field.as_deref() {
             Some("title") => ("t-title", "topic.title_invalid"),
             Some("requests") => ("t-requests", "agenda.requests_invalid"),
+            Some("instances") => ("t-instances", "topic.instances_invalid"),
             _ => ("t-title", "form_error.invalid"),
         }),
         Error::Conflict { .. } => Some(("t-title", "topic.changed_meanwhile")),
@@ -139,6 +165,8 @@ struct TopicsPage<'a> {
     form: TopicForm,
     people: Vec<(String, String)>,
     departments: BTreeMap<String, String>,
+    /// Paired instances a topic can be shared with: base URL, name.
+    peers: Vec<(String, String)>,
     problem: Option<(&'static str, String)>,
 }
 
@@ -199,6 +227,7 @@ fn topics_page(
         };
         Ok::<_, Error>((topics, found, can_create, people, departments))
     })();
+    let peers = if can_share(actor) { share_targets(state) } else { Vec::new() };
     match result {
         Ok((topics, found, can_create, people, departments)) => {
             let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
@@ -215,6 +244,7 @@ fn topics_page(
                 form,
                 people,
                 departments,
+                peers,
                 problem,
             };
             html(status, &page)
@@ -274,6 +304,12 @@ struct TopicPage<'a> {
     form: TopicForm,
     people: Vec<(String, String)>,
     all_departments: BTreeMap<String, String>,
+    /// Paired instances the topic can be shared with (its owner here only): base URL, name.
+    peers: Vec<(String, String)>,
+    /// The instances taking part, by name (the owner first, for a received topic).
+    instances: Vec<String>,
+    /// The topic was received from another instance (its name).
+    from_peer: Option<String>,
     /// The post being edited, if any.
     edit_post: Option<u64>,
     typed: String,
@@ -334,7 +370,7 @@ async fn topic_page(
             .into_iter()
             .map(|p| Shown {
                 html: if p.deleted { String::new() } else { markdown::to_html(&p.body) },
-                author: name(&p.author),
+                author: p.author_name.clone().unwrap_or_else(|| name(&p.author)),
                 unread: p.number > read && p.author != actor.id,
                 mine: p.author == actor.id,
                 post: p,
@@ -352,6 +388,14 @@ async fn topic_page(
             }
         }
         let can_manage = TopicService::can_manage(actor, &topic) && actor.role != Some(Role::Guest);
+        let targets = share_targets(state);
+        let instance_name =
+            |url: &String| targets.iter().find(|(u, _)| u == url).map_or_else(|| url.clone(), |(_, name)| name.clone());
+        let me = &state.federation.instance().identity.base_url;
+        let own = topic.owner == *me;
+        let instances: Vec<String> = topic.participants(me).iter().map(instance_name).collect();
+        let from_peer = (!own).then(|| instance_name(&topic.owner));
+        let peers = if own && can_manage { targets.clone() } else { Vec::new() };
         let subscribed = state.topics.topics(actor)?.iter().any(|t| t.topic.id == topic.id && t.subscribed);
         state.topics.mark_read(actor, &topic).await?;
         Ok::<_, Error>(TopicPage {
@@ -367,9 +411,12 @@ async fn topic_page(
                 .iter()
                 .map(|d| all_departments.get(d).cloned().unwrap_or_else(|| d.clone()))
                 .collect(),
-            form: page.form.clone().unwrap_or_else(|| TopicForm::of(&topic)),
+            form: TopicForm { received: !own, ..page.form.clone().unwrap_or_else(|| TopicForm::of(&topic)) },
             people: if can_manage { names.clone().into_iter().collect() } else { Vec::new() },
             all_departments,
+            peers,
+            instances,
+            from_peer,
             posts: shown,
             requests,
             subscribed,

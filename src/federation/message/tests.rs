@@ -37,7 +37,7 @@ fn pins(key: &SigningKey, retired_at: Option<i64>) -> BTreeMap<String, PinnedKey
 }
 
 fn check(value: Value, sender: &str, relayed: bool, pinned: BTreeMap<String, PinnedKey>) -> Result<Message, Rejection> {
-    Message::check(value, sender, EPCI, relayed, |_| pinned)
+    Message::check(value, EPCI, |origin, _| (relayed || origin == sender).then_some(pinned))
 }
 
 fn edit(value: &Value, change: impl FnOnce(&mut BTreeMap<String, Value>)) -> Value {
