@@ -819,3 +819,139 @@ async fn a_peer_learns_a_new_key_only_from_a_rotation_signed_by_both_keys() {
     let answer = results(c.deliver(&epci, std::slice::from_ref(&from_retired)).await);
     assert_eq!(answer, json!({ id(&from_retired): rejected("retired_key") }));
 }
+
+/// A message of `kind` about the object (`object_kind`, `object`, `version`), claiming
+/// `origin`, for `to`, signed with `key`.
+fn about(
+    key: &SigningKey,
+    (origin, to): (&str, &[&str]),
+    kind: &str,
+    (object_kind, object, version): (&str, &str, i64),
+    content: Json,
+) -> Value {
+    let now = now_ms();
+    let to: Vec<String> = to.iter().map(|t| (*t).to_owned()).collect();
+    Draft {
+        id: new_id(now, random_bytes()),
+        kind,
+        origin,
+        to: &to,
+        created_at: now,
+        object: &ObjectRef { kind: object_kind.into(), id: object.into(), version },
+        content: Value::from_json(&content).unwrap(),
+    }
+    .sign(key)
+}
+
+/// Delivers `messages` to `to` as `origin`, signed with `key`.
+async fn deliver_as(key: &SigningKey, origin: &str, to: &Server, messages: &[Value]) -> (u16, Json) {
+    let (path, body) = (path_of(messages), batch(messages));
+    let header = authorization(key, origin, &to.url, &path, now_ms(), &body);
+    put(to, &path, Some(&header), body).await
+}
+
+#[tokio::test]
+async fn only_the_epci_sends_a_roster_and_relays_and_only_what_its_members_signed() {
+    // A real EPCI with two real communes; the EPCI is then stopped and the test speaks
+    // in its name to Exemple.
+    let mut epci = epci().await;
+    let exemple = instance("Commune d'Exemple", "commune", "67482").await;
+    let voisine = instance("Commune de Voisine", "commune", "67100").await;
+    pair(&epci, &exemple);
+    pair(&epci, &voisine);
+    eventually("Exemple knows Voisine through the roster", || async {
+        federation(&exemple, &["rosters"])[0]["members"].as_array().is_some_and(|m| m.len() == 2)
+    })
+    .await;
+    let roster_version = federation(&exemple, &["rosters"])[0]["version"].as_i64().unwrap();
+    epci.stop();
+    let (e_key, v_key) = (instance_key(&epci), instance_key(&voisine));
+    let (e, v, x) = (epci.url.as_str(), voisine.url.as_str(), exemple.url.as_str());
+    let topic = |key: &SigningKey, origin: &str, id: &str| {
+        let content = json!({"title": "Biodéchets", "description": "", "instances": [x]});
+        about(key, (origin, &[x]), "topic.create", ("topic", id, 1), content)
+    };
+
+    // Voisine's topic, relayed by the EPCI with Voisine's signature: taken. The same
+    // relayed with another key, or changed on the way, or a request message (the EPCI
+    // relays topics only), or from an instance the roster does not list: refused.
+    let relayed = topic(&v_key, v, "top-0000000000000001");
+    let forged = topic(&random_key(), v, "top-0000000000000002");
+    let mut changed = topic(&v_key, v, "top-0000000000000003");
+    tamper(&mut changed, "created_at", Value::Int(now_ms() + 1));
+    let request = about(&v_key, (v, &[x]), "request.forward", ("request", "9", 1), forward_content("relayed"));
+    let stranger = format!("http://127.0.0.1:{}", free_port());
+    let unlisted = topic(&random_key(), &stranger, "top-0000000000000004");
+    let answer = results(
+        deliver_as(
+            &e_key,
+            e,
+            &exemple,
+            &[relayed.clone(), forged.clone(), changed.clone(), request.clone(), unlisted.clone()],
+        )
+        .await,
+    );
+    assert_eq!(
+        answer,
+        json!({
+            id(&relayed): "accepted",
+            id(&forged): rejected("unknown_key"),
+            id(&changed): rejected("bad_signature"),
+            id(&request): rejected("not_from_sender"),
+            id(&unlisted): rejected("not_from_sender"),
+        })
+    );
+    let mut admin = crate::browser::signed_in(&exemple, "dgs@exemple.example", "admin").await;
+    let here = guichet::federation::mirror_id(v, "top-0000000000000001");
+    assert_eq!(admin.get(&exemple.at(&format!("/agent/thematiques/{here}"))).await.status, 200);
+    for refused in ["top-0000000000000002", "top-0000000000000003", "top-0000000000000004"] {
+        for owner in [v, stranger.as_str()] {
+            let id = guichet::federation::mirror_id(owner, refused);
+            assert_eq!(admin.get(&exemple.at(&format!("/agent/thematiques/{id}"))).await.status, 404);
+        }
+    }
+
+    // A commune is no EPCI: Voisine cannot send a roster, nor relay the EPCI's messages.
+    let members = json!({"members": [], "competences": []});
+    let roster = |key: &SigningKey, origin: &str, version: i64, content: Json| {
+        about(key, (origin, &[x]), "roster.update", ("roster", "members", version), content)
+    };
+    let from_voisine = roster(&v_key, v, roster_version + 10, members.clone());
+    let epci_topic = topic(&e_key, e, "top-0000000000000005");
+    let answer = results(deliver_as(&v_key, v, &exemple, &[from_voisine.clone(), epci_topic.clone()]).await);
+    assert_eq!(
+        answer,
+        json!({ id(&from_voisine): rejected("not_an_epci"), id(&epci_topic): rejected("not_from_sender") })
+    );
+    // A post by Voisine in a topic it does not take part in (the EPCI's, with Exemple only).
+    let epci_only = about(
+        &e_key,
+        (e, &[x]),
+        "topic.create",
+        ("topic", "top-0000000000000006", 1),
+        json!({"title": "Bureau", "description": "", "instances": [x]}),
+    );
+    let intruder = about(
+        &v_key,
+        (v, &[x]),
+        "topic.post",
+        ("post", "pst-0000000000000001", 1),
+        json!({"topic": {"owner": e, "id": "top-0000000000000006"}, "author": "Intrus", "body": "Bonjour"}),
+    );
+    let answer = results(deliver_as(&e_key, e, &exemple, std::slice::from_ref(&epci_only)).await);
+    assert_eq!(answer, json!({ id(&epci_only): "accepted" }));
+    let answer = results(deliver_as(&v_key, v, &exemple, std::slice::from_ref(&intruder)).await);
+    assert_eq!(answer, json!({ id(&intruder): rejected("not_a_participant") }));
+
+    // The EPCI's roster: one that leaves Exemple out is refused; an older one changes
+    // nothing (Voisine stays trusted).
+    let without_exemple = roster(&e_key, e, roster_version + 1, members);
+    let older = roster(&e_key, e, roster_version - 1, json!({"members": [], "competences": []}));
+    let answer = results(deliver_as(&e_key, e, &exemple, &[without_exemple.clone(), older.clone()]).await);
+    assert_eq!(answer, json!({ id(&without_exemple): rejected("not_a_member"), id(&older): "accepted" }));
+    let rosters = federation(&exemple, &["rosters"]);
+    assert_eq!(rosters[0]["version"], roster_version, "{rosters}");
+    let listed = federation(&exemple, &["peers"]);
+    let voisine_here = listed.as_array().unwrap().iter().find(|p| p["base_url"] == v).unwrap().clone();
+    assert_eq!(voisine_here["status"], "active", "{voisine_here}");
+}

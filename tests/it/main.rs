@@ -25,6 +25,7 @@ mod oidc;
 mod portal;
 mod shared_agendas;
 mod shared_requests;
+mod shared_topics;
 mod support;
 mod tls;
 mod topics;

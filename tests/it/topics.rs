@@ -7,13 +7,13 @@ use serde_json::json;
 use crate::browser::{Browser, signed_in, signed_in_to};
 use crate::support::*;
 
-fn topic_id(page: &crate::browser::Page) -> String {
+pub fn topic_id(page: &crate::browser::Page) -> String {
     let rest = page.url.split("/agent/thematiques/").nth(1).expect("on a topic's page");
     rest.split(['?', '#']).next().unwrap().to_owned()
 }
 
 /// Opens a topic as `browser`; returns its id.
-async fn open_topic(s: &Server, browser: &mut Browser, fields: &[(&str, &str)]) -> String {
+pub async fn open_topic(s: &Server, browser: &mut Browser, fields: &[(&str, &str)]) -> String {
     let csrf = browser.get(&s.at("/agent/thematiques")).await.input("csrf_token").unwrap();
     let mut form = vec![("csrf_token", csrf.as_str())];
     form.extend_from_slice(fields);
@@ -23,7 +23,7 @@ async fn open_topic(s: &Server, browser: &mut Browser, fields: &[(&str, &str)]) 
 }
 
 /// Posts `body` (and a file) in a topic; returns the page it ends on.
-async fn write(
+pub async fn write(
     s: &Server,
     browser: &mut Browser,
     topic: &str,
