@@ -11,8 +11,10 @@ use sha2::{Digest, Sha256};
 use super::canonical::Value;
 use super::pairing::Federation;
 use super::peer::{Peer, PeerStatus};
+use super::records::{LinkState, Side};
 use super::shared;
 use crate::domain::actor::Actor;
+use crate::domain::status::Status;
 use crate::domain::{Error, Result};
 use crate::service::permission::{Action, require};
 use crate::service::requests::WriteContext;
@@ -156,11 +158,18 @@ impl Federation {
             .await
     }
 
-    /// An agent forwards a request to the paired collectivité that holds the competence.
-    pub async fn forward(&self, actor: &Actor, id: u64, peer: &str) -> Result<crate::domain::request::Request> {
+    /// An agent forwards a request to the paired collectivité that holds the competence;
+    /// a request forwarded here is handed on through its origin (`reason`: why).
+    pub async fn forward(
+        &self,
+        actor: &Actor,
+        id: u64,
+        (peer, reason): (&str, &str),
+    ) -> Result<crate::domain::request::Request> {
         require(actor, Action::WorkRequests)?;
         let (ctx, actor, now, peer) =
             (WriteContext::of(&self.core), actor.clone(), self.core.clock.now(), peer.to_owned());
+        let reason = reason.chars().take(2000).collect::<String>();
         let outbox = self.core.outbox.clone();
         let forwarded = self
             .core
@@ -174,9 +183,29 @@ impl Federation {
                 let Some(peer) = ctx.repos.peers.peer_tx(tx, &peer)? else {
                     return Err(Error::invalid("unknown_peer", "peer", "no such paired instance").into());
                 };
-                let change = shared::forward_tx(&outbox, &ctx.repos, tx, &old, &peer, now)?;
-                let new = old.clone();
-                crate::service::requests::commit_change_tx(&ctx, tx, &actor, "request.forward", &old, new, change, now)
+                let held =
+                    ctx.repos.federation.link_tx(tx, id)?.is_some_and(|l| l.side == Side::Holder && l.state.is_live());
+                if !held {
+                    let change = shared::forward_tx(&outbox, &ctx.repos, tx, &old, &peer, now)?;
+                    let new = old.clone();
+                    return crate::service::requests::commit_change_tx(
+                        &ctx,
+                        tx,
+                        &actor,
+                        "request.forward",
+                        &old,
+                        new,
+                        change,
+                        now,
+                    );
+                }
+                // Forwarded here by its origin: handed on through the origin, and closed here.
+                let change = shared::transfer_tx(&outbox, &ctx.repos, tx, (&old, &peer, &reason), now)?;
+                let commit = crate::service::requests::commit_change_tx;
+                let sent = commit(&ctx, tx, &actor, "request.transfer", &old, old.clone(), change, now)?;
+                let mut closed = sent.clone();
+                let change = closed.follow_status(Status::Closed, None, now, &ctx.settings.calendar);
+                commit(&ctx, tx, &actor, "request.transfer", &sent, closed, change, now)
             })
             .await?;
         self.core.outbox.wake.notify_one();
@@ -231,7 +260,9 @@ impl Federation {
         require(actor, Action::ManageInstance)?;
         let repos = &self.core.repos;
         let mut objects = BTreeMap::new();
-        for link in repos.federation.links()?.into_iter().filter(|l| l.peer == peer) {
+        // A request handed on elsewhere is shared with the new holder, not with this peer.
+        let shared = |l: &super::records::Link| l.peer == peer && l.state != LinkState::Transferred;
+        for link in repos.federation.links()?.into_iter().filter(shared) {
             let Some(request) = repos.requests.get(link.request)? else { continue };
             let mut replies: Vec<Value> = repos
                 .requests
@@ -248,8 +279,8 @@ impl Federation {
                 .collect();
             replies.sort_by_key(Value::canonical);
             let origin = match link.side {
-                super::records::Side::Origin => self.me(),
-                super::records::Side::Holder => peer,
+                Side::Origin => self.me(),
+                Side::Holder => peer,
             };
             let state = Value::Object(BTreeMap::from([
                 ("link".to_owned(), Value::String(link.state.as_str().to_owned())),

@@ -82,6 +82,8 @@ pub enum LinkState {
     Rejected,
     /// The origin took it back.
     Withdrawn,
+    /// The holder handed it on to another body (through the origin).
+    Transferred,
 }
 
 impl LinkState {
@@ -91,6 +93,7 @@ impl LinkState {
             LinkState::Accepted => "accepted",
             LinkState::Rejected => "rejected",
             LinkState::Withdrawn => "withdrawn",
+            LinkState::Transferred => "transferred",
         }
     }
 

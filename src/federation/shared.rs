@@ -142,6 +142,33 @@ pub fn withdraw_tx(
     Ok(Change::Withdrawn { by: by.to_owned() })
 }
 
+/// Hands a request held here (forwarded by its origin) on to another body `to`, inside the
+/// write that records it: queues the `request.transfer` to the origin, which forwards it
+/// there (or takes it back), and ends the link. Returns the timeline's change; the caller
+/// closes the copy here.
+pub fn transfer_tx(
+    outbox: &Outbox,
+    repos: &Repos,
+    tx: &Tx<'_>,
+    (request, to, reason): (&Request, &Peer, &str),
+    now: Timestamp,
+) -> TxResult<Change> {
+    let mut link = match repos.federation.link_tx(tx, request.id)? {
+        Some(link) if link.side == Side::Holder && link.state.is_live() => link,
+        _ => return Err(Error::conflict("not_held", "this request was not forwarded here").into()),
+    };
+    if to.base_url == link.peer || to.status != PeerStatus::Active {
+        return Err(Error::invalid("unknown_peer", "peer", "another paired collectivité than the origin").into());
+    }
+    let reason = if reason.trim().is_empty() { Value::Null } else { text(reason.trim()) };
+    let body = content([("to", text(&to.base_url)), ("reason", reason)]);
+    let version = i64::from(request.events);
+    outbox.queue(repos, tx, &link.peer, ("request.transfer", object(&link, version), body), now)?;
+    link.state = LinkState::Transferred;
+    repos.federation.put_link(tx, &link)?;
+    Ok(Change::Forwarded { to: to.name.clone(), peer: to.base_url.clone() })
+}
+
 /// What a change made here sends to the peer sharing the request, in the same write.
 /// Refuses a change the other side decides (the status of a request held elsewhere).
 #[allow(clippy::too_many_arguments)]
@@ -225,7 +252,8 @@ pub fn apply_tx(
     let Some(id) = repos.federation.linked_tx(tx, &peer.base_url, &m.object.id)? else {
         return Ok(Err("unknown_object"));
     };
-    let Some(mut link) = repos.federation.link_tx(tx, id)? else {
+    // The request's link now: with this peer still (it may since have gone elsewhere).
+    let Some(mut link) = repos.federation.link_tx(tx, id)?.filter(|l| l.peer == peer.base_url) else {
         return Ok(Err("unknown_object"));
     };
     let old = repos.requests.get_tx(tx, id)?;
@@ -289,13 +317,46 @@ pub fn apply_tx(
             new.follow_status(Status::Closed, None, now, &ctx.settings.calendar);
             Change::Withdrawn { by: peer.name.clone() }
         }
-        ("request.accept" | "request.reject" | "request.status" | "request.withdraw", _) => {
+        ("request.transfer", Side::Origin) => return transfer_in(ctx, tx, peer, m, (old, link), now),
+        ("request.accept" | "request.reject" | "request.status" | "request.withdraw" | "request.transfer", _) => {
             return Ok(Err("not_authorized"));
         }
         _ => return Ok(Err("unsupported")),
     };
     commit_change_tx(ctx, tx, &actor, "federation.receive", &old, new, change, now)?;
     repos.federation.put_link(tx, &link)?;
+    Ok(Ok(()))
+}
+
+/// The holder hands the request on to another body: forwarded there if it is an active
+/// peer here (the citizen's request stays here, with its tracking code), else handled here
+/// again.
+fn transfer_in(
+    ctx: &WriteContext,
+    tx: &Tx<'_>,
+    holder: &Peer,
+    m: &Message,
+    (old, mut link): (Request, Link),
+    now: Timestamp,
+) -> TxResult<Result<(), Refusal>> {
+    let repos = &ctx.repos;
+    if !link.state.is_live() {
+        return Ok(Ok(()));
+    }
+    let Some(to) = m.content.get("to").and_then(Value::as_str) else {
+        return Ok(Err("invalid_content"));
+    };
+    let reason = m.content.get("reason").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let actor = Actor::peer(&holder.base_url);
+    link.state = LinkState::Rejected;
+    repos.federation.put_link(tx, &link)?;
+    let change = Change::ForwardRejected { by: holder.name.clone(), reason };
+    let back = commit_change_tx(ctx, tx, &actor, "federation.receive", &old, old.clone(), change, now)?;
+    let next = repos.peers.peer_tx(tx, to)?.filter(|p| p.status == PeerStatus::Active && p.base_url != holder.base_url);
+    if let Some(next) = next {
+        let change = forward_tx(&ctx.outbox, repos, tx, &back, &next, now)?;
+        commit_change_tx(ctx, tx, &actor, "federation.receive", &back, back.clone(), change, now)?;
+    }
     Ok(Ok(()))
 }
 

@@ -199,10 +199,15 @@ async fn post_transfer(
 pub struct Forward {
     /// Base URL of the paired instance that holds the competence.
     peer: String,
+    /// Why, when handing on a request another collectivité forwarded here.
+    #[serde(default)]
+    reason: String,
 }
 
 /// Forwards the request to a paired collectivité (federation): it handles it from then on,
-/// and its status and answers come back here for the citizen.
+/// and its status and answers come back here for the citizen. A request forwarded here by
+/// another collectivité is handed on through it (`request.transfer`): it forwards it to
+/// `peer` if paired with it, else handles it again; the copy here is closed.
 #[utoipa::path(post, path = "/api/v1/requests/{id}/forward", tag = "requests", security(("bearer" = [])),
     params(("id" = u64, Path)), request_body = Forward,
     responses((status = 200, body = CitizenRequest), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -212,7 +217,7 @@ async fn post_forward(
     Path(id): Path<String>,
     Json(body): Json<Forward>,
 ) -> ApiResult<axum::Json<CitizenRequest>> {
-    Ok(axum::Json(state.federation.forward(&actor, parse_id(&id)?, &body.peer).await?))
+    Ok(axum::Json(state.federation.forward(&actor, parse_id(&id)?, (&body.peer, &body.reason)).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

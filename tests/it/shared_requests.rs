@@ -456,3 +456,67 @@ async fn a_photo_travels_by_hash_from_the_commune_only_to_the_epci_holding_the_r
     assert_eq!(unsigned.status(), 401);
     assert_eq!(converged(&commune, &epci).await, 1);
 }
+
+#[tokio::test]
+async fn the_holder_hands_a_request_on_through_the_commune_that_keeps_the_citizen() {
+    let epci = instance("Communauté de communes du Ried", "epci", "").await;
+    let commune = instance("Commune d'Exemple", "commune", "67482").await;
+    let other = instance("Commune voisine", "commune", "67483").await;
+    pair(&epci, &commune);
+    pair(&epci, &other);
+    let (epci_agent, commune_agent, other_agent) = (epci.token("agent"), commune.token("agent"), other.token("agent"));
+    // The commune knows its neighbour through the EPCI's roster.
+    eventually("the commune knows its neighbour", || async {
+        let peers = federation(&commune, &["peers"]);
+        peers.as_array().unwrap().iter().any(|p| p["base_url"] == other.url.as_str() && p["status"] == "active")
+    })
+    .await;
+
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    let created = waste_request(&commune, "Dépôt sauvage au bout du chemin communal.").await;
+    let (code, commune_id) = (created["tracking_code"].as_str().unwrap().to_owned(), created["id"].as_u64().unwrap());
+    eventually("the EPCI receives it", || async { forwarded_here(&epci, &epci_agent).await.len() == 1 }).await;
+    let epci_id = forwarded_here(&epci, &epci_agent).await[0]["id"].as_u64().unwrap();
+
+    // Bad input changes nothing: an unknown body, the origin itself.
+    for (peer, status, code) in
+        [("https://inconnue.example", 422, "unknown_peer"), (commune.url.as_str(), 422, "unknown_peer")]
+    {
+        let (got, body) =
+            epci.post(&format!("/api/v1/requests/{epci_id}/forward"), Some(&epci_agent), &json!({"peer": peer})).await;
+        assert_eq!((got, body["error"]["code"].as_str().unwrap()), (status, code), "{body}");
+    }
+    // The path is the neighbour's: the EPCI hands it on; its copy is closed.
+    let (status, body) = epci
+        .post(
+            &format!("/api/v1/requests/{epci_id}/forward"),
+            Some(&epci_agent),
+            &json!({"peer": other.url, "reason": "Le chemin appartient à la commune voisine."}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "closed", "{body}");
+    // The commune forwards it to its neighbour, which takes it on; the citizen follows it
+    // with the same tracking code.
+    eventually("the neighbour receives it", || async { forwarded_here(&other, &other_agent).await.len() == 1 }).await;
+    let other_id = forwarded_here(&other, &other_agent).await[0]["id"].as_u64().unwrap();
+    let (status, body) = other
+        .post(&format!("/api/v1/requests/{other_id}/status"), Some(&other_agent), &json!({"status": "in_progress"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually("the citizen sees the neighbour's progress", || async {
+        track(&commune, &code).await["status"] == "in_progress"
+    })
+    .await;
+    let tracked = track(&commune, &code).await;
+    let kinds: Vec<&str> = tracked["timeline"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.iter().filter(|k| **k == "forwarded").count() >= 2, "{tracked}");
+    // The commune still cannot decide in the holder's place; the EPCI no longer has a say.
+    let (status, _) = commune
+        .post(&format!("/api/v1/requests/{commune_id}/status"), Some(&commune_agent), &json!({"status": "resolved"}))
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(queued(&epci, &commune), 0);
+    converged(&commune, &other).await;
+    converged(&commune, &epci).await;
+}

@@ -17,7 +17,7 @@ use crate::domain::actor::Role;
 use crate::federation::PeerKey;
 use crate::federation::keys::{Context, add_signature, key_id};
 use crate::federation::message::{MAX_MESSAGE_BYTES, PinnedKey, new_id};
-use crate::federation::records::Competence;
+use crate::federation::records::{Competence, LinkState};
 use crate::service::Core;
 use crate::service::catalogue::CatalogueService;
 use crate::service::requests::RequestService;
@@ -179,6 +179,7 @@ async fn every_message_between_a_commune_and_its_epci_is_applied_and_matches_its
     let mut t = Territory::new().await;
     let agent = Actor::agent("agent-1", Role::Agent);
     let (at_commune, at_epci) = (RequestService::new(t.commune.clone()), RequestService::new(t.epci.clone()));
+    let at_commune_requests = at_commune.clone();
 
     // Forwarded at intake; the EPCI takes it on, replies; the commune replies, then takes
     // it back. A second one is refused by the EPCI.
@@ -280,6 +281,40 @@ async fn every_message_between_a_commune_and_its_epci_is_applied_and_matches_its
     t.deliver(COMMUNE).await;
     assert!(t.epci.repos.topics.posts(&topic.id).unwrap()[0].deleted);
 
+    // A third request: the EPCI hands it on to a syndicate the commune is not paired with;
+    // the commune takes it back.
+    let repos = t.epci.repos.clone();
+    let syndicate = peer_record("https://syndicat.example", "Syndicat des eaux", "epci");
+    t.epci.store.write(move |tx| repos.peers.put_peer(tx, &syndicate)).await.unwrap();
+    let third = at_commune_requests
+        .create(&Actor::citizen(), Channel::Web, waste_request("Dépôt sauvage"), None, vec![])
+        .await
+        .unwrap();
+    t.deliver(COMMUNE).await;
+    let held = t.epci.repos.federation.links().unwrap().iter().map(|l| l.request).max().unwrap();
+    let federation_ops = crate::federation::Federation::new(
+        t.epci.clone(),
+        crate::federation::Instance::new(
+            crate::federation::Identity {
+                base_url: EPCI.into(),
+                name: "CC du Ried".into(),
+                kind: "epci".into(),
+                code: "200067007".into(),
+            },
+            t.epci.outbox.ring().clone(),
+        ),
+        true,
+        (std::time::Duration::from_secs(1), 24),
+    )
+    .unwrap();
+    federation_ops.forward(&agent, held, ("https://syndicat.example", "Compétence du syndicat.")).await.unwrap();
+    assert_eq!(t.epci.repos.requests.get(held).unwrap().unwrap().status, Status::Closed);
+    t.deliver(EPCI).await;
+    let back = t.commune.repos.requests.get(third.request.id).unwrap().unwrap();
+    assert!(back.status.is_open());
+    let link = t.commune.repos.federation.link(third.request.id).unwrap().unwrap();
+    assert_eq!(link.state, LinkState::Rejected, "not paired with the syndicate: handled at the commune again");
+
     // The commune's key rotation, with a fixed new key.
     let (ctx, now) = (WriteContext::of(&t.commune), t.clock.now());
     t.commune
@@ -319,6 +354,7 @@ async fn every_message_between_a_commune_and_its_epci_is_applied_and_matches_its
             "request.forward",
             "request.reject",
             "request.status",
+            "request.transfer",
             "request.withdraw",
             "roster.remove",
             "roster.update",
