@@ -128,6 +128,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/admin/federation/adhesion", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/approbation", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/revocation", Allowed(Action::ManageInstance)),
+    (Method::POST, "/admin/federation/membre", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/relance", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/competence", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/parametres", Allowed(Action::ManageInstance)),

@@ -326,7 +326,7 @@ fn header_ts(header: &str) -> i64 {
 async fn replays_are_duplicates_inside_the_window_and_refused_outside_it_or_elsewhere() {
     let epci = epci().await;
     let c = Fake::paired_with(&epci, "Commune de Cé", "67484").await;
-    // A sibling commune of the territory, not paired with C.
+    // A sibling commune of the territory, which knows C only through the EPCI's roster.
     let b = instance("Commune de Bé", "commune", "67485").await;
     pair(&epci, &b);
     let agent = epci.token("agent");
@@ -361,9 +361,14 @@ async fn replays_are_duplicates_inside_the_window_and_refused_outside_it_or_else
     // The delivery signed for the EPCI, replayed to another instance of the territory.
     let b_agent = b.token("agent");
     assert_refused(&put(&b, &path, Some(&captured), body.clone()).await, 421, "wrong_destination");
-    // Signed anew for B, which C is not paired with.
+    // Signed anew for B: the delivery is C's, but the message inside is for the EPCI.
+    eventually("B knows C through the roster", || async {
+        federation(&b, &["peers"]).as_array().unwrap().iter().any(|p| p["base_url"] == c.origin.as_str())
+    })
+    .await;
     let for_b = authorization(&c.key, &c.origin, &b.url, &path, now_ms(), &body);
-    assert_refused(&put(&b, &path, Some(&for_b), body).await, 403, "unknown_peer");
+    let answer = results(put(&b, &path, Some(&for_b), body).await);
+    assert_eq!(answer, json!({ id(&messages[0]): rejected("not_for_us") }));
     assert_eq!(forwarded_here(&b, &b_agent).await.len(), 0);
     assert_eq!(forwarded_here(&epci, &agent).await.len(), 2);
 }

@@ -23,6 +23,7 @@ mod lifecycle;
 mod mail;
 mod oidc;
 mod portal;
+mod proxy;
 mod shared_agendas;
 mod shared_requests;
 mod shared_topics;
