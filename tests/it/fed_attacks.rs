@@ -62,18 +62,7 @@ fn subject_of(object: &str) -> String {
 /// A message of `kind` about the request `object`, claiming `origin`, for `to`, signed
 /// with `key`.
 fn message(key: &SigningKey, origin: &str, to: &[&str], kind: &str, object: &str, content: Json) -> Value {
-    let now = now_ms();
-    let to: Vec<String> = to.iter().map(|t| (*t).to_owned()).collect();
-    Draft {
-        id: new_id(now, random_bytes()),
-        kind,
-        origin,
-        to: &to,
-        created_at: now,
-        object: &ObjectRef { kind: "request".into(), id: object.into(), version: 1 },
-        content: Value::from_json(&content).unwrap(),
-    }
-    .sign(key)
+    about(key, (origin, to), kind, ("request", object, 1), content)
 }
 
 fn id(message: &Value) -> String {

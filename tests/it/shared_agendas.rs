@@ -143,6 +143,7 @@ async fn the_epci_council_appears_in_its_communes_agendas_and_a_commune_shares_b
     assert_eq!(market.status, 200, "{}", market.body);
     showing(&mut epci_admin, &copy_url(&epci, &commune, "general"), "Marché de Noël").await;
 
-    // Same state on both sides: the commune's market, the EPCI's live bureau.
-    assert_eq!(converged(&commune, &epci).await, 2);
+    // Same state on both sides: the commune's market, the EPCI's live bureau, and the
+    // roster the EPCI sends its member.
+    assert_eq!(converged(&commune, &epci).await, 3);
 }

@@ -21,13 +21,19 @@ async fn track(commune: &Server, code: &str) -> Value {
     body
 }
 
-#[tokio::test]
-async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen() {
+/// An EPCI and two communes paired with it.
+async fn territory() -> (Server, Server, Server) {
     let epci = instance("Communauté de communes du Ried", "epci", "").await;
     let commune = instance("Commune d'Exemple", "commune", "67482").await;
     let other = instance("Commune voisine", "commune", "67483").await;
     pair(&epci, &commune);
     pair(&epci, &other);
+    (epci, commune, other)
+}
+
+#[tokio::test]
+async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen() {
+    let (epci, commune, other) = territory().await;
     let (epci_agent, commune_agent, other_agent) = (epci.token("agent"), commune.token("agent"), other.token("agent"));
 
     // The commune says the EPCI holds waste collection: a citizen's request goes there at
@@ -156,8 +162,9 @@ async fn a_request_goes_to_the_epci_and_its_progress_comes_back_to_the_citizen()
 
     // Exactly one copy of everything, and the same state on both sides of each pairing.
     assert_eq!(forwarded_here(&epci, &epci_agent).await.len(), 3);
-    assert_eq!(converged(&commune, &epci).await, 1);
-    assert_eq!(converged(&other, &epci).await, 2);
+    // (each count includes the roster the EPCI sends its member)
+    assert_eq!(converged(&commune, &epci).await, 2);
+    assert_eq!(converged(&other, &epci).await, 3);
     assert_eq!(queued(&commune, &epci), 0);
     assert_eq!(queued(&epci, &commune), 0);
     let (_, d) = epci.get(&format!("/api/v1/requests/{epci_id}"), Some(&epci_agent)).await;
@@ -238,7 +245,7 @@ async fn nothing_is_lost_nor_doubled_when_instances_go_down_or_are_killed() {
     assert_eq!(got.len(), 25, "one effect each: {got:?}");
     got.dedup();
     assert_eq!(got.len(), 25, "no request twice");
-    assert_eq!(converged(&commune, &epci).await, 25);
+    assert_eq!(converged(&commune, &epci).await, 26, "the 25 requests and the EPCI's roster");
 }
 
 #[tokio::test]
@@ -302,7 +309,7 @@ async fn a_key_rotation_reaches_a_peer_after_the_backlog_signed_with_the_old_key
     let (status, body) =
         epci.post(&format!("/api/v1/requests/{epci_id}/status"), Some(&token), &json!({"status": "in_progress"})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(converged(&commune, &epci).await, 5);
+    assert_eq!(converged(&commune, &epci).await, 6, "five requests and the EPCI's roster");
 
     // With its senders and file fetcher running, the commune stops promptly on SIGTERM and
     // closes its store cleanly.
@@ -375,7 +382,7 @@ async fn admins_are_told_once_when_a_peer_stays_unreachable_and_a_skewed_clock_i
     federation(&commune, &["retry", &epci.url]);
     eventually("the request arrives", || async { forwarded_here(&epci, &token).await.len() == 1 }).await;
     eventually("the queue is empty", || async { queued(&commune, &epci) == 0 }).await;
-    assert_eq!(converged(&commune, &epci).await, 1);
+    assert_eq!(converged(&commune, &epci).await, 2, "the request and the EPCI's roster");
 }
 
 #[tokio::test]
@@ -454,16 +461,12 @@ async fn a_photo_travels_by_hash_from_the_commune_only_to_the_epci_holding_the_r
     assert_eq!(get(stranger, sha.clone()).await, 401);
     let unsigned = commune.http.get(commune.at(&format!("/federation/v1/files/{sha}"))).send().await.unwrap();
     assert_eq!(unsigned.status(), 401);
-    assert_eq!(converged(&commune, &epci).await, 1);
+    assert_eq!(converged(&commune, &epci).await, 2, "the request and the EPCI's roster");
 }
 
 #[tokio::test]
 async fn the_holder_hands_a_request_on_through_the_commune_that_keeps_the_citizen() {
-    let epci = instance("Communauté de communes du Ried", "epci", "").await;
-    let commune = instance("Commune d'Exemple", "commune", "67482").await;
-    let other = instance("Commune voisine", "commune", "67483").await;
-    pair(&epci, &commune);
-    pair(&epci, &other);
+    let (epci, commune, other) = territory().await;
     let (epci_agent, commune_agent, other_agent) = (epci.token("agent"), commune.token("agent"), other.token("agent"));
     // The commune knows its neighbour through the EPCI's roster.
     eventually("the commune knows its neighbour", || async {
