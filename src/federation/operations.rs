@@ -34,6 +34,19 @@ pub struct PeerDelivery {
     pub last_error: String,
     pub delivered: u64,
     pub dead_letters: Vec<DeadLetterView>,
+    /// Files of requests it forwarded here, still to fetch from it.
+    pub files_waiting: Vec<WaitingFile>,
+}
+
+/// A file of a forwarded request not fetched yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingFile {
+    pub request: u64,
+    pub name: String,
+    pub size: u64,
+    pub attempts: u32,
+    pub next_at: Option<Timestamp>,
+    pub last_error: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,8 +66,21 @@ impl Federation {
     pub fn deliveries(&self, actor: &Actor) -> Result<Vec<PeerDelivery>> {
         require(actor, Action::ManageInstance)?;
         let repos = &self.core.repos;
+        let wanted = repos.federation.wanted()?;
         let mut out = Vec::new();
         for peer in repos.peers.peers()? {
+            let files_waiting = wanted
+                .iter()
+                .filter(|w| w.peer == peer.base_url)
+                .map(|w| WaitingFile {
+                    request: w.request,
+                    name: w.name.clone(),
+                    size: w.size,
+                    attempts: w.attempts,
+                    next_at: (w.attempts > 0).then_some(w.next_at).and_then(instant),
+                    last_error: w.last_error.clone(),
+                })
+                .collect();
             let state = repos.federation.delivery(&peer.base_url)?;
             let (queued, oldest) = repos.federation.depth(&peer.base_url)?;
             let dead_letters = repos
@@ -76,6 +102,7 @@ impl Federation {
                 last_error: state.last_error,
                 delivered: state.delivered,
                 dead_letters,
+                files_waiting,
             });
         }
         Ok(out)

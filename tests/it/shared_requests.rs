@@ -523,3 +523,36 @@ async fn the_holder_hands_a_request_on_through_the_commune_that_keeps_the_citize
     converged(&commune, &other).await;
     converged(&commune, &epci).await;
 }
+
+#[tokio::test]
+async fn a_file_the_holder_cannot_take_stays_waiting_in_view_of_its_admin() {
+    // The EPCI takes PDF files only: the commune's photo keeps failing there.
+    let pdf_only = "attachments.allowed_types=application/pdf";
+    let epci = crate::fed::instance_with("Communauté de communes du Ried", "epci", "", &["--set", pdf_only]).await;
+    let commune = instance("Commune d'Exemple", "commune", "67482").await;
+    pair(&epci, &commune);
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    let mut request = citizen_request("dechets", "Bac renversé, voir la photo.");
+    request["contact"]["postal_address"] = json!("12 rue des Lilas, 67482 Exemple");
+    let (content_type, body) = crate::support::multipart(&request, &[("bac.png", crate::support::PNG)]);
+    let (status, created) = commune.post_raw("/api/v1/requests", None, &content_type, body).await;
+    assert_eq!(status, 201, "{created}");
+
+    let waiting = || {
+        let deliveries = federation(&epci, &["deliveries"]);
+        let from = deliveries.as_array().unwrap().iter().find(|d| d["base_url"] == commune.url.as_str()).cloned();
+        from.map(|d| d["files_waiting"].clone()).unwrap_or_default()
+    };
+    eventually("the refused file is shown waiting, with its error", || async {
+        waiting()[0]["attempts"].as_u64().is_some_and(|n| n >= 1) && waiting()[0]["last_error"] != ""
+    })
+    .await;
+    assert_eq!(waiting()[0]["name"], "bac.png");
+    let mut admin = crate::browser::signed_in(&epci, "dgs@ried.example", "admin").await;
+    let page = admin.get(&epci.at("/admin/federation")).await.body;
+    assert!(page.contains("Pièces jointes à récupérer") && page.contains("bac.png"), "{page}");
+    // The request itself is there, without the file.
+    let token = epci.token("agent");
+    let here = forwarded_here(&epci, &token).await;
+    assert_eq!(here.len(), 1);
+}
