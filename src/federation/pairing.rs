@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use super::canonical::Value;
 use super::client::Client;
 use super::keys::{Context, Instance, add_signature, key_id, public_key, verify};
-use super::message::{ObjectRef, is_base_url, new_id};
+use super::message::{is_base_url, new_id};
 use super::peer::{
     INVITATION_DAYS, Invitation, InvitationLink, Peer, PeerKey, PeerStatus, invitation_link, proof, same_proof,
     short_code,
@@ -468,28 +468,8 @@ impl Federation {
         let now = self.core.clock.now().as_millisecond();
         let mut random = [0u8; 10];
         getrandom::fill(&mut random).map_err(|e| Error::Internal(format!("random source: {e}")))?;
-        let object = ObjectRef { kind: "pairing".into(), id: object_id.to_owned(), version: 1 };
-        let s = |v: &str| Value::String(v.to_owned());
-        let mut message = Value::Object(BTreeMap::from([
-            ("v".to_owned(), Value::Int(1)),
-            ("id".to_owned(), s(&new_id(now, random))),
-            ("type".to_owned(), s(kind)),
-            ("origin".to_owned(), s(self.me())),
-            ("key".to_owned(), s(&key_id(&self.instance.verifying_key()))),
-            ("to".to_owned(), Value::Array(vec![s(to)])),
-            ("created_at".to_owned(), Value::Int(now)),
-            (
-                "object".to_owned(),
-                Value::Object(BTreeMap::from([
-                    ("kind".to_owned(), s(&object.kind)),
-                    ("id".to_owned(), s(&object.id)),
-                    ("version".to_owned(), Value::Int(object.version)),
-                ])),
-            ),
-            ("content".to_owned(), content),
-        ]));
-        self.instance.sign_into(&mut message, Context::Pairing);
-        Ok(message)
+        let key = self.instance.signing_key();
+        Ok(pairing_message((self.me(), &key), (kind, to, object_id, content), (now, random)))
     }
 
     async fn fetch(&self, url: &str) -> Result<Value> {
@@ -507,6 +487,35 @@ impl Federation {
         let bytes = read_limited(response, MAX_BYTES).await.map_err(unreachable)?;
         Value::parse(&bytes).map_err(|e| Error::invalid("invalid_key_document", "link", e.to_string()))
     }
+}
+
+/// A pairing message (`pair.request`, `pair.accept`) of `origin` for `to` about the
+/// invitation `object_id`, created at `now` (ms) with an id from `random`, signed by `key`
+/// for pairing (`guichet/v1/pair\0`).
+pub(super) fn pairing_message(
+    (origin, key): (&str, &ed25519_dalek::SigningKey),
+    (kind, to, object_id, content): (&str, &str, &str, Value),
+    (now, random): (i64, [u8; 10]),
+) -> Value {
+    let s = |v: &str| Value::String(v.to_owned());
+    let object = BTreeMap::from([
+        ("kind".to_owned(), s("pairing")),
+        ("id".to_owned(), s(object_id)),
+        ("version".to_owned(), Value::Int(1)),
+    ]);
+    let mut message = Value::Object(BTreeMap::from([
+        ("v".to_owned(), Value::Int(1)),
+        ("id".to_owned(), s(&new_id(now, random))),
+        ("type".to_owned(), s(kind)),
+        ("origin".to_owned(), s(origin)),
+        ("key".to_owned(), s(&key_id(&key.verifying_key()))),
+        ("to".to_owned(), Value::Array(vec![s(to)])),
+        ("created_at".to_owned(), Value::Int(now)),
+        ("object".to_owned(), Value::Object(object)),
+        ("content".to_owned(), content),
+    ]));
+    add_signature(&mut message, origin, key, Context::Pairing);
+    message
 }
 
 /// A response's body, refused beyond `max` bytes (read as it comes: a peer cannot make
@@ -570,10 +579,6 @@ fn checked_document(document: &Value, base_url: &str) -> Result<(Peer, Verifying
 impl Instance {
     pub(crate) fn verifying_key(&self) -> VerifyingKey {
         self.signing_key().verifying_key()
-    }
-
-    pub(crate) fn sign_into(&self, object: &mut Value, context: Context) {
-        add_signature(object, &self.identity.base_url, &self.signing_key(), context);
     }
 
     fn fingerprint_hex(&self) -> String {

@@ -54,27 +54,7 @@ fn request(federation: &Federation, joiner_url: &str, link: &InvitationLink, sec
             Value::String(proof(secret, &link.id, &inviter_key, &public_b64(&joiner.verifying_key()))),
         ),
     ]));
-    let s = |v: &str| Value::String(v.to_owned());
-    let mut message = Value::Object(BTreeMap::from([
-        ("v".to_owned(), Value::Int(1)),
-        ("id".to_owned(), s(&new_id(now, [3; 10]))),
-        ("type".to_owned(), s("pair.request")),
-        ("origin".to_owned(), s(joiner_url)),
-        ("key".to_owned(), s(&key_id(&joiner.verifying_key()))),
-        ("to".to_owned(), Value::Array(vec![s(INVITER)])),
-        ("created_at".to_owned(), Value::Int(now)),
-        (
-            "object".to_owned(),
-            Value::Object(BTreeMap::from([
-                ("kind".to_owned(), s("pairing")),
-                ("id".to_owned(), s(&link.id)),
-                ("version".to_owned(), Value::Int(1)),
-            ])),
-        ),
-        ("content".to_owned(), content),
-    ]));
-    add_signature(&mut message, joiner_url, &joiner, Context::Pairing);
-    message.canonical()
+    pairing_message((joiner_url, &joiner), ("pair.request", INVITER, &link.id, content), (now, [3; 10])).canonical()
 }
 
 #[tokio::test]
@@ -108,4 +88,52 @@ async fn expired_reused_and_forged_invitations_are_refused_and_a_good_one_pairs(
     let stored = core.repos.peers.invitation(&second.id).unwrap().unwrap();
     assert!(stored.used_by.is_none(), "an expired invitation is not consumed");
     core.store.close();
+}
+
+#[test]
+fn pairing_messages_match_their_golden_files() {
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/federation/messages");
+    const COMMUNE: &str = "https://mairie.example";
+    // The commune: RFC 8032's first test key; the EPCI: the seed of 32 bytes 0x02 (as for
+    // the other golden messages).
+    let hex = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    let commune =
+        SigningKey::from_bytes(&std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()));
+    let epci = SigningKey::from_bytes(&[2; 32]);
+    let now = 1_795_426_200_000;
+    let invitation = "00112233445566778899aabbccddeeff";
+    let secret = "c2VjcmV0LXNlY3JldC1zZWNy";
+    let identity =
+        Identity { base_url: COMMUNE.into(), name: "Exemple".into(), kind: "commune".into(), code: "67482".into() };
+    let content = Value::Object(BTreeMap::from([
+        ("key_document".to_owned(), key_document(&identity, &commune, &[], now)),
+        (
+            "proof".to_owned(),
+            Value::String(proof(
+                secret,
+                invitation,
+                &public_b64(&epci.verifying_key()),
+                &public_b64(&commune.verifying_key()),
+            )),
+        ),
+    ]));
+    let request = pairing_message((COMMUNE, &commune), ("pair.request", INVITER, invitation, content), (now, [1; 10]));
+    let accept = pairing_message(
+        (INVITER, &epci),
+        ("pair.accept", COMMUNE, "accept", Value::Object(BTreeMap::new())),
+        (now + 60_000, [2; 10]),
+    );
+    let bless = std::env::var_os("GUICHET_BLESS").is_some();
+    for (kind, message, key) in [("pair.request", request, &commune), ("pair.accept", accept, &epci)] {
+        let path = format!("{FIXTURES}/{kind}.json");
+        let bytes = String::from_utf8(message.canonical()).unwrap();
+        if bless {
+            std::fs::write(&path, format!("{bytes}\n")).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(golden.trim_end(), bytes, "{kind}: the golden file is what this implementation sends");
+        let origin = message.get("origin").and_then(Value::as_str).unwrap();
+        assert!(verify(origin, &key.verifying_key(), Context::Pairing, &message).is_ok(), "{kind}");
+        assert!(verify(origin, &key.verifying_key(), Context::Message, &message).is_err(), "{kind}: pairing only");
+    }
 }
