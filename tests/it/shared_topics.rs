@@ -2,7 +2,8 @@
 //! and two member communes paired with it only. The roster lets the communes trust each
 //! other: a topic between them goes directly; in the EPCI's topic a commune's post goes
 //! once to the EPCI, which relays it, as signed by the commune, to the other one (even
-//! across a kill -9 of the EPCI while the other is down). A commune taken off the roster
+//! across a kill -9 of the EPCI while the other is down), a guest one commune invites
+//! included. A commune taken off the roster
 //! stops being trusted by the other. Each scenario ends with the instances converged.
 
 use serde_json::Value;
@@ -93,6 +94,38 @@ async fn members_trust_each_other_through_the_roster_and_the_epci_relays_its_top
     let sent = federation(&exemple, &["deliveries"]);
     let to_voisine = sent.as_array().unwrap().iter().find(|d| d["base_url"] == voisine.url.as_str()).unwrap().clone();
     assert_eq!(to_voisine["delivered"], 1, "only the joint topic went directly: {to_voisine}");
+
+    // Voisine invites a partner of its own to the EPCI's topic: the guest sees it, and what
+    // the guest writes reaches the other instances.
+    let csrf = at_voisine.get(&voisine.at(&format!("/agent/thematiques/{at_e}"))).await.input("csrf_token").unwrap();
+    let until =
+        (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 30)).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let proposed = at_voisine
+        .post_form(
+            &voisine.at(&format!("/agent/thematiques/{at_e}/invites")),
+            &[
+                ("csrf_token", &csrf),
+                ("email", "bureau@etudes.example"),
+                ("name", "Bureau d'études"),
+                ("until", &until.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(proposed.status, 200, "{}", proposed.body);
+    let manager = voisine.token("manager");
+    let (_, guests) = voisine.get("/api/v1/guests", Some(&manager)).await;
+    let guest = guests.as_array().unwrap().iter().find(|g| g["email"] == "bureau@etudes.example").unwrap().clone();
+    let approve = format!("/api/v1/guests/{}/approve", guest["id"].as_str().unwrap());
+    let (status, approved) = voisine.post(&approve, Some(&manager), &serde_json::json!({})).await;
+    assert_eq!(status, 200, "{approved}");
+    let link = approved["link"]["url"].as_str().unwrap().to_owned();
+    let mut partner = Browser::new();
+    partner.get(&link).await;
+    assert_eq!(partner.post_form(&link, &[]).await.status, 200);
+    showing(&mut partner, &voisine, &at_e, "Exemple sera prête en mars.").await;
+    assert_eq!(partner.get(&voisine.at(&format!("/agent/thematiques/{there}"))).await.status, 404, "that topic only");
+    write(&voisine, &mut partner, &at_e, "Étude de faisabilité jointe au dossier.", None).await;
+    showing(&mut at_exemple, &exemple, &at_e, "Étude de faisabilité jointe au dossier.").await;
 
     // Voisine deletes its reply in the joint topic: a tombstone at Exemple.
     let csrf = at_voisine.get(&voisine.at(&format!("/agent/thematiques/{there}"))).await.input("csrf_token").unwrap();
