@@ -6,10 +6,9 @@
 //! cancellation.
 
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 
 use super::canonical::Value;
-use super::message::{Message, ObjectRef};
+use super::message::{Message, ObjectRef, is_object_id, mirror_id, owner_id};
 use super::outbox::{Outbox, content, text};
 use super::peer::Peer;
 use super::shared::Refusal;
@@ -19,19 +18,6 @@ use crate::service::requests::WriteContext;
 use crate::store::{Repos, Tx, TxResult};
 
 pub const EVENT: &str = "event";
-
-/// The id here of a peer's agenda or event: scoped by the peer, so that a peer can only
-/// ever write its own.
-pub fn mirror_id(peer: &str, id: &str) -> String {
-    let digest = Sha256::digest(peer.as_bytes());
-    format!("fed-{}-{id}", &crate::domain::audit::hex(&digest[..4]))
-}
-
-/// The id of an event at its owner, from its id here.
-pub fn owner_id(peer: &str, mirror: &str) -> Option<String> {
-    let prefix = mirror_id(peer, "");
-    mirror.strip_prefix(&prefix).map(str::to_owned)
-}
 
 /// What peers see of `event`: `None` when it is not (or no longer) shared.
 fn shared_view(agenda: &Agenda, event: &Event) -> Option<Value> {
@@ -117,11 +103,8 @@ pub fn apply_tx(
     now: Timestamp,
 ) -> TxResult<Result<(), Refusal>> {
     let repos = &ctx.repos;
-    let valid_id = |id: &str| {
-        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
     let Ok(version) = u64::try_from(m.object.version) else { return Ok(Err("invalid_message")) };
-    if !valid_id(&m.object.id) || version == 0 {
+    if !is_object_id(&m.object.id) || version == 0 {
         return Ok(Err("invalid_message"));
     }
     let id = mirror_id(&peer.base_url, &m.object.id);
@@ -155,7 +138,7 @@ pub fn apply_tx(
             else {
                 return Ok(Err("invalid_content"));
             };
-            if !valid_id(agenda_id) || visibility == EventVisibility::Restricted {
+            if !is_object_id(agenda_id) || visibility == EventVisibility::Restricted {
                 return Ok(Err("invalid_content"));
             }
             let agenda_here = mirror_id(&peer.base_url, agenda_id);

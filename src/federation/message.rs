@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
 
 use super::canonical::{MAX_SAFE_INTEGER, Value};
 use super::keys::{Context, SignatureError, add_signature, key_id, verify};
@@ -133,6 +134,25 @@ pub(super) fn is_base_url(url: &str) -> bool {
             && host.len() <= 253
             && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
     })
+}
+
+/// The id of an object (an agenda, an event, a topic, a post) as its owner names it:
+/// 1 to 64 letters, digits, `-` or `_`.
+pub(super) fn is_object_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The id here of an object owned by a peer: scoped by that peer, so that a peer can only
+/// ever write its own.
+pub fn mirror_id(peer: &str, id: &str) -> String {
+    let digest = Sha256::digest(peer.as_bytes());
+    format!("fed-{}-{id}", &crate::domain::audit::hex(&digest[..4]))
+}
+
+/// The id of an object at its owner, from its id here.
+pub fn owner_id(peer: &str, mirror: &str) -> Option<String> {
+    let prefix = mirror_id(peer, "");
+    mirror.strip_prefix(&prefix).map(str::to_owned)
 }
 
 fn text<'a>(value: &'a Value, field: &'static str) -> Result<&'a str, Rejection> {

@@ -8,6 +8,8 @@ mod canonical;
 mod client;
 mod delivery;
 mod files;
+#[cfg(test)]
+mod golden;
 mod keys;
 mod message;
 mod operations;
@@ -21,7 +23,7 @@ mod rotation;
 mod shared;
 mod topics;
 
-pub use agendas::{after_event_tx, mirror_id, share_all_tx, shared_here};
+pub use agendas::{after_event_tx, share_all_tx, shared_here};
 pub use auth::{AuthError, Authorization, Delivery, MAX_SKEW_MS};
 pub use canonical::{CanonicalError, MAX_SAFE_INTEGER, Value};
 pub use client::{Client, ClientError, is_public};
@@ -30,7 +32,7 @@ pub use keys::{
     Context, DOCUMENT_VALIDITY_MS, Identity, Instance, KeyRing, OwnKeys, RetiredKey, SignatureError, add_signature,
     fingerprint, key_document, key_id, public_key, sign, signed_bytes, verify,
 };
-pub use message::{Draft, MAX_MESSAGE_BYTES, Message, ObjectRef, PinnedKey, Rejection, TYPES, new_id};
+pub use message::{Draft, MAX_MESSAGE_BYTES, Message, ObjectRef, PinnedKey, Rejection, TYPES, mirror_id, new_id};
 pub use operations::{DeadLetterView, PeerDelivery};
 pub use outbox::Outbox;
 pub use pairing::{Federation, IssuedInvitation, PairingView};

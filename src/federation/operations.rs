@@ -210,25 +210,15 @@ impl Federation {
                 let Some(peer) = ctx.repos.peers.peer_tx(tx, &peer)? else {
                     return Err(Error::invalid("unknown_peer", "peer", "no such paired instance").into());
                 };
+                let commit = crate::service::requests::commit_change_tx;
                 let held =
                     ctx.repos.federation.link_tx(tx, id)?.is_some_and(|l| l.side == Side::Holder && l.state.is_live());
                 if !held {
                     let change = shared::forward_tx(&outbox, &ctx.repos, tx, &old, &peer, now)?;
-                    let new = old.clone();
-                    return crate::service::requests::commit_change_tx(
-                        &ctx,
-                        tx,
-                        &actor,
-                        "request.forward",
-                        &old,
-                        new,
-                        change,
-                        now,
-                    );
+                    return commit(&ctx, tx, &actor, "request.forward", &old, old.clone(), change, now);
                 }
                 // Forwarded here by its origin: handed on through the origin, and closed here.
                 let change = shared::transfer_tx(&outbox, &ctx.repos, tx, (&old, &peer, &reason), now)?;
-                let commit = crate::service::requests::commit_change_tx;
                 let sent = commit(&ctx, tx, &actor, "request.transfer", &old, old.clone(), change, now)?;
                 let mut closed = sent.clone();
                 let change = closed.follow_status(Status::Closed, None, now, &ctx.settings.calendar);

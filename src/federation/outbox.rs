@@ -14,6 +14,14 @@ use super::records::Queued;
 use crate::domain::Error;
 use crate::store::{Repos, Tx, TxResult};
 
+/// The sequence numbering queued messages.
+const QUEUE: &str = "federation_queue";
+
+/// How many messages were ever queued, as `tx` sees it: a write that queued any changes it.
+pub(super) fn queued_so_far_tx(repos: &Repos, tx: &Tx<'_>) -> TxResult<u64> {
+    repos.meta.sequence_tx(tx, QUEUE)
+}
+
 /// What signs and queues this instance's messages; shared by every service.
 pub struct Outbox {
     base_url: String,
@@ -85,7 +93,7 @@ impl Outbox {
     pub(super) fn pass_on(&self, repos: &Repos, tx: &Tx<'_>, peer: &str, m: &super::message::Message) -> TxResult<()> {
         let message =
             String::from_utf8(m.value.canonical()).map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
-        let seq = repos.meta.next(tx, "federation_queue")?;
+        let seq = repos.meta.next(tx, QUEUE)?;
         let queued = Queued {
             seq,
             peer: peer.to_owned(),
@@ -128,7 +136,7 @@ impl Outbox {
         let message =
             String::from_utf8(signed.canonical()).map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
         for peer in route {
-            let seq = repos.meta.next(tx, "federation_queue")?;
+            let seq = repos.meta.next(tx, QUEUE)?;
             let queued = Queued {
                 seq,
                 peer: peer.clone(),

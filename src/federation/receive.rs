@@ -139,7 +139,9 @@ impl Federation {
         };
         // Signatures are checked off the async workers.
         let (me, origin, pinned) = (self.me().to_owned(), peer.base_url.clone(), peer.pinned_keys());
-        let relayable = roster::relayable(&self.core.repos, &peer, &me)?;
+        // Another's message is possible only from an EPCI; its roster is read only then.
+        let others = items.iter().any(|v| v.get("origin").and_then(Value::as_str) != Some(peer.base_url.as_str()));
+        let relayable = if others { roster::relayable(&self.core.repos, &peer, &me)? } else { Default::default() };
         let checked = tokio::task::spawn_blocking(move || {
             let keys = |from: &str, kind: &str| {
                 if from == origin {
@@ -176,10 +178,11 @@ impl Federation {
         let before = Arc::new(Before::read(&self.core.repos, self.me(), self.instance.identity.kind == "epci", full)?);
         let peer = Arc::new(peer);
         let checked = Arc::new(checked);
-        let results = self
+        let (results, wake) = self
             .core
             .store
             .write(move |tx| {
+                let queued_before = super::outbox::queued_so_far_tx(&ctx.repos, tx)?;
                 let mut results = BTreeMap::new();
                 for (id, checked) in checked.iter() {
                     let m = match checked {
@@ -229,18 +232,22 @@ impl Federation {
                 // Any authenticated delivery from a peer shows it is back: what waits for it
                 // goes at once.
                 let mut state = ctx.repos.federation.delivery_tx(tx, &peer.base_url)?;
-                if state.failures > 0 || state.next_attempt_at > 0 {
+                let reset = state.failures > 0 || state.next_attempt_at > 0;
+                if reset {
                     state.failures = 0;
                     state.next_attempt_at = 0;
                     ctx.repos.federation.put_delivery(tx, &state)?;
                 }
-                Ok(results)
+                // Wake the senders if the peer is back, or if applying queued messages
+                // (relays, a roster, a transfer's forward).
+                let queued = super::outbox::queued_so_far_tx(&ctx.repos, tx)? != queued_before;
+                Ok((results, reset || queued))
             })
             .await?;
         self.core.wake_mailer.notify_one();
-        // What was applied may have queued messages (relays, a roster), and the peer is
-        // back: what waits for it goes at once.
-        self.core.outbox.wake.notify_one();
+        if wake {
+            self.core.outbox.wake.notify_one();
+        }
         Ok(results)
     }
 }

@@ -7,9 +7,8 @@
 
 use jiff::Timestamp;
 
-use super::agendas::{mirror_id, owner_id};
 use super::canonical::Value;
-use super::message::{Message, ObjectRef, is_base_url};
+use super::message::{Message, ObjectRef, is_base_url, is_object_id, mirror_id, owner_id};
 use super::outbox::{Outbox, content, text};
 use super::peer::Peer;
 use super::roster::route_tx;
@@ -22,10 +21,14 @@ use crate::store::{Repos, Tx, TxResult};
 pub const TOPIC: &str = "topic";
 pub const POST: &str = "post";
 
-/// A topic's id at its owner, and that owner.
+/// A topic's id at its owner.
+fn id_at_owner(topic: &Topic, me: &str) -> String {
+    if topic.owner == me { topic.id.clone() } else { owner_id(&topic.owner, &topic.id).unwrap_or_default() }
+}
+
+/// A topic's owner, and its id there.
 fn topic_ref(topic: &Topic, me: &str) -> Value {
-    let id = if topic.owner == me { topic.id.clone() } else { owner_id(&topic.owner, &topic.id).unwrap_or_default() };
-    Value::Object(content([("owner", text(&topic.owner)), ("id", text(&id))]))
+    Value::Object(content([("owner", text(&topic.owner)), ("id", text(&id_at_owner(topic, me)))]))
 }
 
 /// A post's id at its author's instance.
@@ -109,10 +112,7 @@ pub fn apply_tx(
     now: Timestamp,
 ) -> TxResult<Result<(), Refusal>> {
     let Ok(version) = u64::try_from(m.object.version) else { return Ok(Err("invalid_message")) };
-    let valid_id = |id: &str| {
-        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if version == 0 || !valid_id(&m.object.id) {
+    if version == 0 || !is_object_id(&m.object.id) {
         return Ok(Err("invalid_message"));
     }
     match (m.kind.as_str(), m.object.kind.as_str()) {
@@ -287,8 +287,7 @@ pub fn shared_topics(repos: &Repos, me: &str, peer: &str) -> crate::domain::Resu
             })
             .collect();
         posts.sort_by(|a, b| a.0.cmp(&b.0));
-        let reference = topic_ref(&topic, me);
-        let id = reference.get("id").and_then(Value::as_str).unwrap_or_default();
+        let id = id_at_owner(&topic, me);
         let state = Value::Object(content([
             ("version", Value::Int(i64::try_from(topic.version).unwrap_or(i64::MAX))),
             ("title", text(&topic.title)),

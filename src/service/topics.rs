@@ -223,16 +223,10 @@ impl TopicService {
         // A topic received from another instance: only who sees it here, and the requests
         // it concerns here, are this instance's to change.
         let own = current.owner == self.owner();
-        let draft = if own {
-            draft
-        } else {
-            TopicDraft {
-                title: current.title.clone(),
-                description: current.description.clone(),
-                instances: Vec::new(),
-                ..draft
-            }
-        };
+        let mut draft = draft;
+        if !own {
+            draft.instances.clear();
+        }
         self.check_draft(&draft)?;
         let changed = Topic {
             title: draft.title.trim().to_owned(),
@@ -241,10 +235,12 @@ impl TopicService {
             members: draft.members,
             departments: draft.departments,
             requests: draft.requests,
-            instances: if own { draft.instances } else { current.instances.clone() },
+            instances: draft.instances,
             ..current
         };
-        changed.validate()?;
+        if own {
+            changed.validate()?;
+        }
         let (repos, who, now, outbox) =
             (self.core.repos.clone(), actor.clone(), self.core.clock.now(), self.core.outbox.clone());
         let topic = self
@@ -255,15 +251,20 @@ impl TopicService {
                 if expected_version.is_some_and(|v| v != stored.version) {
                     return Err(Error::conflict("changed_meanwhile", "the topic was changed meanwhile").into());
                 }
-                // Posts may have arrived meanwhile: their count is the stored one. The
-                // version is the owner's: a received topic keeps it.
-                let version = if own { stored.version + 1 } else { stored.version };
-                let topic = Topic {
-                    version,
-                    posts: stored.posts,
-                    updated_at: now,
-                    instances: if own { changed.instances.clone() } else { stored.instances.clone() },
-                    ..changed.clone()
+                // Posts may have arrived meanwhile: their count is the stored one. A topic
+                // received from its owner keeps what the owner wrote (title, text, the
+                // instances taking part, version), as stored now.
+                let topic = if own {
+                    Topic { version: stored.version + 1, posts: stored.posts, updated_at: now, ..changed.clone() }
+                } else {
+                    Topic {
+                        confidentiality: changed.confidentiality,
+                        members: changed.members.clone(),
+                        departments: changed.departments.clone(),
+                        requests: changed.requests.clone(),
+                        updated_at: now,
+                        ..stored
+                    }
                 };
                 repos.topics.put_topic(tx, &topic)?;
                 after_topic_tx(&outbox, &repos, tx, &topic, now)?;

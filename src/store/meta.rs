@@ -34,6 +34,11 @@ impl MetaRepo {
         Ok(current + 1)
     }
 
+    /// A sequence's current value, as `tx` sees it.
+    pub fn sequence_tx(&self, tx: &Tx<'_>, sequence: &str) -> TxResult<u64> {
+        Ok(tx.get(self.id, &seq_key(sequence))?.and_then(|v| keys::read_u64(&v, 0)).unwrap_or(0))
+    }
+
     pub fn sequence(&self, sequence: &str) -> Result<u64> {
         let value = self.tree.get(seq_key(sequence)).map_err(super::store_error)?;
         Ok(value.and_then(|v| keys::read_u64(&v, 0)).unwrap_or(0))

@@ -23,6 +23,7 @@ pub mod public;
 pub mod recording;
 pub mod request_form;
 pub mod requests;
+mod topic_form;
 pub mod topics;
 
 use std::sync::Arc;

@@ -20,15 +20,16 @@ use super::extract::MaybeCaller;
 use super::intake::{Uploads, multipart_error, save_file};
 use super::page::{html, session, to_sign_in};
 use super::request_form::message_for;
+use super::topic_form::{TopicForm, can_share, share_targets, topic_problem};
 use crate::domain::Error;
 use crate::domain::actor::{Actor, Role};
 use crate::domain::markdown;
-use crate::domain::topic::{Confidentiality, Post, Topic};
+use crate::domain::topic::{Post, Topic};
 use crate::l10n::Locale;
 use crate::service::guests::NewGuest;
 use crate::service::permission::{Action, require};
 use crate::service::portal::Site;
-use crate::service::topics::{Found, Listed, TopicDraft, TopicService};
+use crate::service::topics::{Found, Listed, TopicService};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -40,115 +41,6 @@ pub fn router() -> axum::Router<AppState> {
         .route("/agent/thematiques/{id}/abonnement", post(post_subscription))
         .route("/agent/thematiques/{id}/invites", post(post_guest))
         .route("/agent/thematiques/{id}/fichiers/{sha256}", get(get_file))
-}
-
-/// The topic form's values, typed or from a topic.
-#[derive(Debug, Default, Clone)]
-struct TopicForm {
-    title: String,
-    description: String,
-    confidentiality: String,
-    members: Vec<String>,
-    departments: Vec<String>,
-    requests: String,
-    /// Paired instances taking part (base URLs).
-    instances: Vec<String>,
-    /// A topic received from another instance: its title and text are not changed here.
-    received: bool,
-    /// The version the form was made from (0 for a new topic).
-    version: u64,
-}
-
-impl TopicForm {
-    fn of(t: &Topic) -> TopicForm {
-        TopicForm {
-            title: t.title.clone(),
-            description: t.description.clone(),
-            confidentiality: t.confidentiality.as_str().to_owned(),
-            members: t.members.clone(),
-            departments: t.departments.clone(),
-            requests: t.requests.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-            instances: t.instances.clone(),
-            received: false,
-            version: t.version,
-        }
-    }
-
-    fn read(fields: &[(String, String)]) -> TopicForm {
-        let value = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-        let all = |name: &str| fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
-        TopicForm {
-            title: value("title"),
-            description: value("description"),
-            confidentiality: value("confidentiality"),
-            members: all("members"),
-            departments: all("departments"),
-            requests: value("requests"),
-            instances: all("instances"),
-            received: false,
-            version: value("version").parse().unwrap_or(0),
-        }
-    }
-
-    fn draft(&self) -> Result<TopicDraft, (&'static str, &'static str)> {
-        let requests = self
-            .requests
-            .split([',', ';', ' '])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<u64>().map_err(|_| ("t-requests", "agenda.requests_invalid")))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(TopicDraft {
-            title: self.title.clone(),
-            description: self.description.clone(),
-            confidentiality: if self.confidentiality == "restricted" {
-                Confidentiality::Restricted
-            } else {
-                Confidentiality::Open
-            },
-            members: self.members.clone(),
-            departments: self.departments.clone(),
-            requests,
-            instances: self.instances.clone(),
-        })
-    }
-
-    fn takes_part(&self, url: &str) -> bool {
-        self.instances.iter().any(|i| i == url)
-    }
-
-    fn member(&self, id: &str) -> bool {
-        self.members.iter().any(|m| m == id)
-    }
-
-    fn in_department(&self, id: &str) -> bool {
-        self.departments.iter().any(|d| d == id)
-    }
-}
-
-/// Whether `actor` may share topics with paired instances (an agent who can open topics,
-/// not a guest).
-fn can_share(actor: &Actor) -> bool {
-    require(actor, Action::CreateTopics).is_ok() && actor.role != Some(Role::Guest)
-}
-
-/// The paired instances a topic can be shared with: base URL, name.
-fn share_targets(state: &AppState) -> Vec<(String, String)> {
-    let peers = state.federation.active_peers().unwrap_or_default();
-    peers.into_iter().map(|p| (p.base_url, p.name)).collect()
-}
-
-fn topic_problem(e: &Error) -> Option<(&'static str, &'static str)> {
-    match e {
-        Error::Invalid { field, .. } => Some(match field.as_deref() {
-            Some("title") => ("t-title", "topic.title_invalid"),
-            Some("requests") => ("t-requests", "agenda.requests_invalid"),
-            Some("instances") => ("t-instances", "topic.instances_invalid"),
-            _ => ("t-title", "form_error.invalid"),
-        }),
-        Error::Conflict { .. } => Some(("t-title", "topic.changed_meanwhile")),
-        _ => None,
-    }
 }
 
 #[derive(Template)]

@@ -123,16 +123,7 @@ fn each_check_refuses_what_it_must() {
 #[test]
 fn the_golden_message_is_what_this_implementation_signs() {
     // RFC 8032's first test key, as in the signature vectors.
-    let seed: Vec<u8> = (0..32)
-        .map(|i| {
-            u8::from_str_radix(
-                &"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"[2 * i..2 * i + 2],
-                16,
-            )
-            .unwrap()
-        })
-        .collect();
-    let k = SigningKey::from_bytes(&seed.try_into().unwrap());
+    let k = crate::federation::golden::commune_key();
     let golden = Value::parse(GOLDEN.trim_end().as_bytes()).expect("the golden message is valid JSON");
     // Signed again from its unsigned part, it is the same bytes (ed25519 is deterministic).
     let mut signed = golden.without("signatures");

@@ -92,14 +92,8 @@ async fn expired_reused_and_forged_invitations_are_refused_and_a_good_one_pairs(
 
 #[test]
 fn pairing_messages_match_their_golden_files() {
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/federation/messages");
     const COMMUNE: &str = "https://mairie.example";
-    // The commune: RFC 8032's first test key; the EPCI: the seed of 32 bytes 0x02 (as for
-    // the other golden messages).
-    let hex = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-    let commune =
-        SigningKey::from_bytes(&std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()));
-    let epci = SigningKey::from_bytes(&[2; 32]);
+    let (commune, epci) = (crate::federation::golden::commune_key(), crate::federation::golden::epci_key());
     let now = 1_795_426_200_000;
     let invitation = "00112233445566778899aabbccddeeff";
     let secret = "c2VjcmV0LXNlY3JldC1zZWNy";
@@ -123,15 +117,8 @@ fn pairing_messages_match_their_golden_files() {
         ("pair.accept", COMMUNE, "accept", Value::Object(BTreeMap::new())),
         (now + 60_000, [2; 10]),
     );
-    let bless = std::env::var_os("GUICHET_BLESS").is_some();
     for (kind, message, key) in [("pair.request", request, &commune), ("pair.accept", accept, &epci)] {
-        let path = format!("{FIXTURES}/{kind}.json");
-        let bytes = String::from_utf8(message.canonical()).unwrap();
-        if bless {
-            std::fs::write(&path, format!("{bytes}\n")).unwrap();
-        }
-        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(golden.trim_end(), bytes, "{kind}: the golden file is what this implementation sends");
+        crate::federation::golden::check(kind, &message);
         let origin = message.get("origin").and_then(Value::as_str).unwrap();
         assert!(verify(origin, &key.verifying_key(), Context::Pairing, &message).is_ok(), "{kind}");
         assert!(verify(origin, &key.verifying_key(), Context::Message, &message).is_err(), "{kind}: pairing only");

@@ -15,6 +15,7 @@ use super::*;
 use crate::clock::{Clock, ManualClock};
 use crate::domain::actor::Role;
 use crate::federation::PeerKey;
+use crate::federation::golden;
 use crate::federation::keys::{Context, add_signature, key_id};
 use crate::federation::message::{MAX_MESSAGE_BYTES, PinnedKey, new_id};
 use crate::federation::records::{Competence, LinkState};
@@ -24,16 +25,9 @@ use crate::service::requests::RequestService;
 
 const COMMUNE: &str = "https://mairie.example";
 const EPCI: &str = "https://epci.example";
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/federation/messages");
-
-/// RFC 8032's first test key (the commune's, as in the signature vectors), and another.
+/// The fixtures' key of each instance (the commune's is RFC 8032's first test key).
 fn seed(instance: &str) -> [u8; 32] {
-    if instance == COMMUNE {
-        let hex = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-        std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-    } else {
-        [2; 32]
-    }
+    if instance == COMMUNE { golden::commune_key().to_bytes() } else { golden::epci_key().to_bytes() }
 }
 
 fn peer_record(url: &str, name: &str, kind: &str) -> Peer {
@@ -364,20 +358,12 @@ async fn every_message_between_a_commune_and_its_epci_is_applied_and_matches_its
             "topic.post.edit"
         ]
     );
-    let bless = std::env::var_os("GUICHET_BLESS").is_some();
     for (kind, message) in &by_type {
-        let path = format!("{FIXTURES}/{kind}.json");
-        let bytes = String::from_utf8(message.canonical()).unwrap();
-        if bless {
-            std::fs::write(&path, format!("{bytes}\n")).unwrap();
-        }
-        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(golden.trim_end(), bytes, "{kind}: the golden file is what this implementation sends");
+        let parsed = golden::check(kind, message);
         // And it passes the receiver's checks with the origin's pinned key.
         let origin = message.get("origin").and_then(Value::as_str).unwrap();
         let to = if origin == COMMUNE { EPCI } else { COMMUNE };
         let pinned = peer_record(origin, "", "").pinned_keys();
-        let parsed = Value::parse(golden.trim_end().as_bytes()).unwrap();
         assert!(Message::check(parsed, to, |from, _| (from == origin).then_some(pinned)).is_ok(), "{kind}");
     }
 }
