@@ -480,7 +480,7 @@ fn is_lock_error(e: &std::io::Error) -> bool {
 }
 
 /// The one sled configuration every open of the store uses.
-fn sled_config(dir: &Path, cache_capacity_bytes: u64) -> sled::Config {
+pub fn sled_config(dir: &Path, cache_capacity_bytes: u64) -> sled::Config {
     sled::Config::new()
         .path(dir)
         .cache_capacity(cache_capacity_bytes)

@@ -87,6 +87,27 @@ fn the_signature_benchmark_signs_and_checks_real_messages() {
 }
 
 #[test]
+fn the_bare_sled_benchmark_measures_each_way_of_writing() {
+    let work = tempfile::tempdir().unwrap();
+    for mode in [&["--plain"][..], &["--keys", "3"], &["--keys", "3", "--log"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_guichet-bench"))
+            .args(["bare-sled", "--writers", "4", "--seconds", "1", "--work-dir"])
+            .arg(work.path())
+            .args(mode)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{mode:?}: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+        // "bare sled: 21629 durable writes/s (4 writers, …, 18628 shared flushes)"
+        let rate = text.strip_prefix("bare sled: ").and_then(leading_number);
+        assert!(rate.is_some_and(|r| r > 0.0), "{mode:?}: {text}");
+        let flushes = text.split(", ").last().and_then(leading_number);
+        assert!(flushes.is_some_and(|f| f > 0.0), "{mode:?}: {text}");
+    }
+    assert!(!work.path().join("bare-sled").exists(), "the store is removed after the run");
+}
+
+#[test]
 fn the_federation_benchmark_drains_a_backlog_between_two_instances() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_guichet-bench"))

@@ -6,6 +6,7 @@
 //! memory, size on disk, and durable intake with concurrent clients. It prints a Markdown
 //! report and exits non-zero if a step failed (a missed target is reported, not a failure).
 
+mod bare;
 mod federation;
 mod generate;
 mod measure;
@@ -44,6 +45,8 @@ enum Command {
     /// Two instances on loopback: a backlog of signed messages drained from one to the
     /// other after an outage; prints a Markdown table.
     Federation(federation::FederationArgs),
+    /// sled alone: writers inserting and waiting for shared flushes, the floor under intake.
+    BareSled(bare::BareArgs),
     /// Durable intake against a running server (started with `http.intake_rate_per_minute=0`).
     Intake {
         /// Base URL of the server, e.g. `http://127.0.0.1:8080`.
@@ -89,6 +92,22 @@ fn main() -> anyhow::Result<()> {
                 costs.sign_us,
                 costs.check_us,
                 1e6 / costs.check_us
+            );
+            Ok(())
+        }
+        Command::BareSled(args) => {
+            let run = bare::run(&args)?;
+            println!(
+                "bare sled: {:.0} durable writes/s ({} writers, {} per write, {} value bytes, {} shared flushes)",
+                run.writes_per_second,
+                args.writers,
+                if args.plain {
+                    "one plain insert".to_owned()
+                } else {
+                    format!("an atomic batch of {} key(s)", args.keys)
+                },
+                args.value_bytes,
+                run.flushes
             );
             Ok(())
         }
