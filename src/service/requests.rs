@@ -1,6 +1,7 @@
 //! The request lifecycle: intake on every channel, work by agents, tracking by citizens.
 
 mod views;
+mod writes;
 
 use std::sync::Arc;
 
@@ -13,19 +14,19 @@ use crate::domain::account::Scope;
 use crate::domain::acknowledgement::Acknowledgement;
 use crate::domain::actor::{Actor, ActorKind, Role};
 use crate::domain::catalogue::Category;
-use crate::domain::notification::NotificationKind;
 use crate::domain::request::{
-    Attachment, Change, Channel, Location, NewRequest, Notify, Request, RequestEvent, Visibility, registration_number,
+    Attachment, Change, Channel, Location, NewRequest, Notify, Request, RequestEvent, Visibility,
 };
 use crate::domain::status::Status;
 use crate::domain::tracking::TrackingCode;
 use crate::domain::{Error, Result, sla};
-use crate::l10n::Locale;
 use crate::store::files::StoredFile;
 use crate::store::requests::query::matches;
 use crate::store::requests::{DashboardCounts, Page, RequestQuery};
 
 pub use views::{Created, PublicEvent, PublicTracking, RequestDetail, RequestSummary};
+pub(crate) use writes::{Recording, WriteContext, commit_change_tx, record_tx};
+use writes::{acknowledgement_of, attachment, record_once};
 
 /// A file already streamed to the file store, to be attached.
 #[derive(Debug, Clone)]
@@ -529,122 +530,6 @@ impl RequestService {
     }
 }
 
-/// What a write on requests needs of the core, to move into the write.
-#[derive(Clone)]
-pub(crate) struct WriteContext {
-    pub repos: crate::store::Repos,
-    pub settings: Arc<super::Settings>,
-    pub outbox: Arc<crate::federation::Outbox>,
-}
-
-impl WriteContext {
-    pub fn of(core: &Core) -> WriteContext {
-        WriteContext {
-            repos: core.repos.clone(),
-            settings: Arc::new(core.settings.clone()),
-            outbox: core.outbox.clone(),
-        }
-    }
-}
-
-/// Records one change of a request inside a write: its timeline event and audit entry,
-/// what the citizen and a new assignee are told, and what a peer sharing the request is
-/// sent.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn commit_change_tx(
-    ctx: &WriteContext,
-    tx: &crate::store::Tx<'_>,
-    actor: &Actor,
-    action: &'static str,
-    old: &Request,
-    mut new: Request,
-    change: Change,
-    now: Timestamp,
-) -> crate::store::TxResult<Request> {
-    let (repos, settings) = (&ctx.repos, &ctx.settings);
-    let id = new.id;
-    new.events += 1;
-    let details = serde_json::json!({"event": new.events, "change": change_name(&change)});
-    // Someone given a request by a colleague hears of it.
-    let assignee = match &change {
-        Change::Assigned { assignee: Some(who) } if *who != actor.id && settings.mail_enabled => {
-            repos.accounts.get_tx(tx, who)?.map(|a| a.email)
-        }
-        _ => None,
-    };
-    // The citizen hears of a new status and of public answers (an agent's here, or the
-    // holder's through federation).
-    let answers = actor.kind == ActorKind::Agent || actor.is_peer();
-    let news = match &change {
-        Change::Status { to, .. } => {
-            Some((NotificationKind::Status, Locale::french().tf("status", to.as_str()).to_owned()))
-        }
-        Change::Comment { visibility: Visibility::Public, body } if answers => {
-            Some((NotificationKind::Reply, body.clone()))
-        }
-        Change::ForwardAccepted { by, due_at } => {
-            let due = sla::paris_date(*due_at).strftime("%d/%m/%Y").to_string();
-            let text = Locale::french().t("mail.forward_accepted").replace("{holder}", by).replace("{due}", &due);
-            Some((NotificationKind::Status, text))
-        }
-        _ => None,
-    };
-    crate::federation::after_change_tx(&ctx.outbox, repos, tx, actor, &new, &change, now)?;
-    let event = RequestEvent { seq: new.events, at: now, actor: actor.clone(), change };
-    repos.requests.update(tx, old, &new, &event)?;
-    repos.audit.append(tx, now, actor, action, format!("request:{id}"), details)?;
-    if let Some((kind, detail)) = news {
-        let note_id = mail::new_id()?;
-        let news = mail::News { kind, detail: &detail, id: &note_id, at: now };
-        mail::queue_for_citizen(settings, repos, tx, &new, &news)?;
-    }
-    if let Some(email) = assignee {
-        let note_id = mail::new_id()?;
-        let news = mail::News { kind: NotificationKind::Assigned, detail: "", id: &note_id, at: now };
-        mail::queue_for_agents(settings, repos, tx, &new, email.as_str(), &news)?;
-    }
-    Ok(new)
-}
-
-/// Refuses what was already recorded under `key`, else records it.
-fn record_once(
-    repos: &crate::store::Repos,
-    tx: &crate::store::Tx<'_>,
-    key: &str,
-    now: Timestamp,
-) -> crate::store::TxResult<()> {
-    if repos.meta.get_flag_tx(tx, key)?.is_some() {
-        return Err(Error::conflict("already_recorded", "this was already recorded").into());
-    }
-    repos.meta.set_flag(tx, key, now.as_millisecond().max(0) as u64)
-}
-
-fn attachment(file: &NewAttachment, at: Timestamp) -> Attachment {
-    Attachment {
-        sha256: file.file.sha256.clone(),
-        name: file.name.clone(),
-        media_type: file.file.media_type.to_owned(),
-        size: file.file.size,
-        added_at: at,
-    }
-}
-
-fn change_name(change: &Change) -> &'static str {
-    match change {
-        Change::Created { .. } => "created",
-        Change::Status { .. } => "status",
-        Change::Assigned { .. } => "assigned",
-        Change::Transferred { .. } => "transferred",
-        Change::Comment { .. } => "comment",
-        Change::Attachment { .. } => "attachment",
-        Change::Undelivered { .. } => "undelivered",
-        Change::Forwarded { .. } => "forwarded",
-        Change::ForwardAccepted { .. } => "forward_accepted",
-        Change::ForwardRejected { .. } => "forward_rejected",
-        Change::Withdrawn { .. } => "withdrawn",
-    }
-}
-
 /// The dashboard of someone who sees some departments only: their rows, and totals made
 /// from them. Counters kept for the whole instance (by channel, category, week, averages)
 /// cannot be split by department, so they are left out rather than shown for everyone.
@@ -682,109 +567,4 @@ fn within_departments(counts: DashboardCounts, mine: &[String]) -> DashboardCoun
         average_decision_days: None,
         average_first_response_hours: None,
     }
-}
-
-/// The acknowledgement of `request`: a department without its own contact details is
-/// reached through the town hall's.
-fn acknowledgement_of(
-    s: &super::Settings,
-    request: &Request,
-    category: &Category,
-    mut department: crate::domain::catalogue::Department,
-) -> Acknowledgement {
-    if department.email.is_empty() && department.phone.is_empty() {
-        department.email.clone_from(&s.contact_email);
-        department.phone.clone_from(&s.contact_phone);
-    }
-    if department.address.is_empty() {
-        department.address.clone_from(&s.contact_address);
-    }
-    let url = format!("{}/suivi/{}", s.public_url, request.tracking_code);
-    Acknowledgement::build(request, category, &department, &s.instance_name, &s.appeal_text, url)
-}
-
-/// Who records a request, how it came, and when.
-pub(crate) struct Recording<'a> {
-    pub actor: &'a Actor,
-    pub channel: Channel,
-    pub received_at: Timestamp,
-    pub recorded_by: Option<String>,
-    pub now: Timestamp,
-}
-
-/// Records a new request inside a write: its numbers, its timeline, its audit entry, and
-/// the acknowledgement and the department's notice when messages are sent. `input` was
-/// validated; `code` is free.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn record_tx(
-    ctx: &WriteContext,
-    tx: &crate::store::Tx<'_>,
-    recording: &Recording<'_>,
-    input: &NewRequest,
-    files: &[NewAttachment],
-    code: TrackingCode,
-    (note_id, team_note_id): (&str, &str),
-) -> crate::store::TxResult<(Request, Category, crate::domain::catalogue::Department)> {
-    let Recording { actor, channel, received_at, ref recorded_by, now } = *recording;
-    let (repos, settings) = (&ctx.repos, &*ctx.settings);
-    let year = sla::paris_date(received_at).year();
-    let calendar = settings.calendar;
-    let category = repos
-        .catalogue
-        .category_tx(tx, &input.category)?
-        .filter(|c| c.active)
-        .ok_or_else(|| Error::invalid("unknown_category", "category", "no such category"))?;
-    let department = repos
-        .catalogue
-        .department_tx(tx, &category.department)?
-        .ok_or_else(|| Error::Internal(format!("category {} has no department", category.id)))?;
-    let id = repos.meta.next(tx, "request")?;
-    let sequence = repos.meta.next(tx, &format!("registration/{year}"))?;
-    let mut request = Request::new(
-        id,
-        code,
-        registration_number(year, sequence),
-        channel,
-        input.clone(),
-        &category,
-        received_at,
-        recorded_by.clone(),
-        &calendar,
-    );
-    request.events = 1;
-    let mut events = vec![RequestEvent { seq: 1, at: now, actor: actor.clone(), change: Change::Created { channel } }];
-    for f in files {
-        let change = request.attach(attachment(f, now), usize::MAX)?;
-        request.events += 1;
-        events.push(RequestEvent { seq: request.events, at: now, actor: actor.clone(), change });
-    }
-    let (first, rest) = events.split_first().ok_or_else(|| Error::Internal("no event".into()))?;
-    repos.requests.insert(tx, &request, first)?;
-    for event in rest {
-        repos.requests.put_event(tx, id, event)?;
-    }
-    let details = serde_json::json!({"channel": channel, "category": category.id});
-    repos.audit.append(tx, now, actor, "request.create", format!("request:{id}"), details)?;
-    if settings.mail_enabled || settings.sms_enabled {
-        let ack = acknowledgement_of(settings, &request, &category, department.clone());
-        let text = super::acknowledgement::text(&ack)?;
-        let news = mail::News { kind: NotificationKind::Acknowledgement, detail: &text, id: note_id, at: now };
-        mail::queue_for_citizen(settings, repos, tx, &request, &news)?;
-        // The department's mailbox learns that a request is waiting.
-        let kind = NotificationKind::NewRequest;
-        let news = mail::News { kind, detail: "", id: team_note_id, at: now };
-        mail::queue_for_agents(settings, repos, tx, &request, &department.email, &news)?;
-    }
-    // A competence held by a paired collectivité: the request goes there at once.
-    let insee = request.location.as_ref().map_or("", |l| l.insee_code.as_str());
-    if channel != Channel::Federation
-        && let Some(competence) = repos.federation.competence_tx(tx, &request.category, insee)?
-        && let Some(peer) = repos.peers.peer_tx(tx, &competence.peer)?
-        && peer.status == crate::federation::PeerStatus::Active
-    {
-        let change = crate::federation::forward_tx(&ctx.outbox, repos, tx, &request, &peer, now)?;
-        let new = request.clone();
-        request = commit_change_tx(ctx, tx, actor, "request.forward", &request, new, change, now)?;
-    }
-    Ok((request, category, department))
 }
