@@ -108,6 +108,23 @@ fn the_bare_sled_benchmark_measures_each_way_of_writing() {
 }
 
 #[test]
+fn the_bare_sled_memory_benchmark_opens_a_filled_store_in_a_process_of_its_own() {
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_guichet-bench"))
+        .args(["bare-sled-memory", "--records", "2000", "--keys", "3", "--work-dir"])
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    // "bare sled: 2000 records × 3 keys = 6000 keys; a process that opens the store: 9.1 MiB …"
+    assert!(text.contains("= 6000 keys"), "{text}");
+    let resident = text.split("opens the store: ").nth(1).and_then(leading_number);
+    assert!(resident.is_some_and(|r| r > 1.0), "{text}");
+    assert!(work.path().join("bare-sled-memory-2000-3/filled").exists(), "the filled store is kept for the next run");
+}
+
+#[test]
 fn the_federation_benchmark_drains_a_backlog_between_two_instances() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_guichet-bench"))

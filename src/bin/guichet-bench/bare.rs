@@ -117,11 +117,7 @@ pub fn run(args: &BareArgs) -> anyhow::Result<BareRun> {
                     let mut batch = sled::Batch::default();
                     batch.insert(&n.to_be_bytes(), value.as_slice());
                     for k in 1..keys {
-                        let mut index = [0u8; 24];
-                        index[..8].copy_from_slice(&(k as u64).to_be_bytes());
-                        index[8..16].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
-                        index[16..].copy_from_slice(&n.to_be_bytes());
-                        batch.insert(&index, &[]);
+                        batch.insert(&index_key(k, n), &[]);
                     }
                     if plain {
                         tree.insert(n.to_be_bytes(), value.as_slice())?;
@@ -159,4 +155,110 @@ pub fn run(args: &BareArgs) -> anyhow::Result<BareRun> {
 /// The configuration Guichet's store uses, with its default cache, on a fresh directory.
 fn open(dir: &Path) -> anyhow::Result<sled::Db> {
     Ok(guichet::store::sled_config(dir, 64 << 20).open()?)
+}
+
+#[derive(clap::Args)]
+pub struct MemoryArgs {
+    /// Records to store (a request each).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Keys per record: the record itself and index-like keys (24 bytes, empty values,
+    /// scattered as a tracking code or a due date would be). Filling 1,000,000 records
+    /// with 12 keys outgrew 24 GiB here (sled holds much of a bulk fill of scattered keys in
+    /// memory); 5 keys fit.
+    #[arg(long, default_value_t = 5)]
+    pub keys: usize,
+    /// The size of a record (a request's is about 1.8 KiB in the benchmark's dump).
+    #[arg(long, default_value_t = 1800)]
+    pub value_bytes: usize,
+    /// The store is made once in `WORK_DIR/bare-sled-memory-RECORDS-KEYS`, then reused.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: PathBuf,
+    /// Only open the store, wait, and print the resident memory (run by the command itself,
+    /// in a process of its own, so that what filling the store allocated does not count).
+    #[arg(long, hide = true)]
+    pub open_only: bool,
+}
+
+pub struct MemoryRun {
+    pub keys: u64,
+    pub resident_mib: f64,
+    pub disk_mib: f64,
+}
+
+/// Fills a store with `records` × `keys` keys (once), then opens it in a fresh process and
+/// measures that process's resident memory two seconds later: the floor sled sets for a
+/// store of that many keys, whatever the application does with it.
+pub fn memory(args: &MemoryArgs) -> anyhow::Result<MemoryRun> {
+    let keys = args.keys.max(1);
+    let dir = args.work_dir.join(format!("bare-sled-memory-{}-{keys}", args.records));
+    if args.open_only {
+        let db = open(&dir)?;
+        std::thread::sleep(Duration::from_secs(2));
+        println!("{}", resident_kib()?);
+        drop(db);
+        return Ok(MemoryRun { keys: 0, resident_mib: 0.0, disk_mib: 0.0 });
+    }
+    if !dir.join("filled").exists() {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        let db = open(&dir)?;
+        let tree = db.open_tree("records")?;
+        let value = vec![b'x'; args.value_bytes];
+        for chunk in (0..args.records).collect::<Vec<_>>().chunks(1000) {
+            let mut batch = sled::Batch::default();
+            for &n in chunk {
+                batch.insert(&n.to_be_bytes(), value.as_slice());
+                for k in 1..keys {
+                    batch.insert(&index_key(k, n), &[]);
+                }
+            }
+            tree.apply_batch(batch)?;
+        }
+        db.flush()?;
+        drop(tree);
+        drop(db);
+        // sled writes its page-table snapshot when a store is opened: once more, so that the
+        // measured open reads it instead of replaying the log.
+        guichet::store::settle(&dir, 64 << 20)?;
+        std::fs::write(dir.join("filled"), b"")?;
+    }
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["bare-sled-memory", "--open-only", "--records", &args.records.to_string()])
+        .args(["--keys", &keys.to_string(), "--work-dir"])
+        .arg(&args.work_dir)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "opening the store: {}", String::from_utf8_lossy(&out.stderr));
+    let kib: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("resident memory")?;
+    Ok(MemoryRun {
+        keys: args.records * keys as u64,
+        resident_mib: kib / 1024.0,
+        disk_mib: dir_bytes(&dir)? / 1048576.0,
+    })
+}
+
+/// An index-like key: which index, then a value scattered over the key space, then the id.
+fn index_key(k: usize, n: u64) -> [u8; 24] {
+    let mut index = [0u8; 24];
+    index[..8].copy_from_slice(&(k as u64).to_be_bytes());
+    index[8..16].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+    index[16..].copy_from_slice(&n.to_be_bytes());
+    index
+}
+
+fn resident_kib() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS")?.parse()?)
+}
+
+fn dir_bytes(dir: &Path) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() as f64 };
+    }
+    Ok(total)
 }

@@ -47,6 +47,9 @@ enum Command {
     Federation(federation::FederationArgs),
     /// sled alone: writers inserting and waiting for shared flushes, the floor under intake.
     BareSled(bare::BareArgs),
+    /// sled alone: the resident memory of a process that opens a store of N records × K
+    /// keys, the floor under idle memory.
+    BareSledMemory(bare::MemoryArgs),
     /// Durable intake against a running server (started with `http.intake_rate_per_minute=0`).
     Intake {
         /// Base URL of the server, e.g. `http://127.0.0.1:8080`.
@@ -109,6 +112,17 @@ fn main() -> anyhow::Result<()> {
                 args.value_bytes,
                 run.flushes
             );
+            Ok(())
+        }
+        Command::BareSledMemory(args) => {
+            let run = bare::memory(&args)?;
+            if !args.open_only {
+                println!(
+                    "bare sled: {} records × {} keys = {} keys; a process that opens the store: {:.1} MiB resident \
+                     2 s later (cache {} MiB); {:.0} MiB on disk",
+                    args.records, args.keys, run.keys, run.resident_mib, 64, run.disk_mib
+                );
+            }
             Ok(())
         }
         Command::Intake { url, clients, seconds } => {
