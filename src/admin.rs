@@ -53,6 +53,11 @@ pub enum AdminRequest {
     FederationRetry {
         peer: String,
     },
+    /// Queue again a message the peer refused.
+    FederationResend {
+        peer: String,
+        message: String,
+    },
     FederationCompetences,
     /// Retire the instance key for a new one and tell every active peer.
     FederationRotateKey,
@@ -113,6 +118,10 @@ pub async fn handle(
         AdminRequest::FederationRetry { peer } => {
             federation.retry_now(&cli, &peer).await?;
             Ok(serde_json::json!({"retry": peer}))
+        }
+        AdminRequest::FederationResend { peer, message } => {
+            federation.resend(&cli, &peer, &message).await?;
+            Ok(serde_json::json!({"resent": message, "peer": peer}))
         }
         AdminRequest::FederationCompetences => Ok(to_json(&federation.competences(&cli)?)),
         AdminRequest::FederationRotateKey => Ok(to_json(&federation.rotate_key(&cli).await?)),

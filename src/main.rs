@@ -115,6 +115,9 @@ enum FederationCommand {
     Deliveries,
     /// Send what waits for PEER now, without waiting for the end of its backoff.
     Retry { peer: String },
+    /// Queue again MESSAGE, which PEER refused (a dead letter of `deliveries`), once what
+    /// made it refuse is mended; sent at once.
+    Resend { peer: String, message: String },
     /// The competence table: which paired instance handles which category.
     Competences,
     /// Retire the instance key for a new one: every active peer is told by a message
@@ -295,6 +298,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 FederationCommand::Rosters => AdminRequest::FederationRosters,
                 FederationCommand::Deliveries => AdminRequest::FederationDeliveries,
                 FederationCommand::Retry { peer } => AdminRequest::FederationRetry { peer },
+                FederationCommand::Resend { peer, message } => AdminRequest::FederationResend { peer, message },
                 FederationCommand::Competences => AdminRequest::FederationCompetences,
                 FederationCommand::RotateKey => AdminRequest::FederationRotateKey,
                 FederationCommand::State { peer } => AdminRequest::FederationState { peer },

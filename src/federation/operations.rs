@@ -130,6 +130,34 @@ impl Federation {
         self.core.outbox.wake.notify_one();
         Ok(())
     }
+
+    /// Queues again a message `peer` refused, once what made it refuse is mended: the same
+    /// signed message (the peer never keeps the id of one it refused), at the end of the
+    /// queue. Refused again, it is a dead letter again.
+    pub async fn resend(&self, actor: &Actor, base_url: &str, id: &str) -> Result<()> {
+        require(actor, Action::ManageInstance)?;
+        let seq = self.core.repos.federation.dead_letters(base_url)?.into_iter().find(|d| d.queued.id == id);
+        let seq = seq.ok_or_else(|| Error::not_found("dead_letter"))?.queued.seq;
+        let (repos, actor, now, peer) =
+            (self.core.repos.clone(), actor.clone(), self.core.clock.now(), base_url.to_owned());
+        self.core
+            .store
+            .write(move |tx| {
+                let dead =
+                    repos.federation.take_dead_tx(tx, &peer, seq)?.ok_or_else(|| Error::not_found("dead_letter"))?;
+                let queued = super::outbox::requeue_tx(&repos, tx, dead.queued)?;
+                let mut state = repos.federation.delivery_tx(tx, &peer)?;
+                state.next_attempt_at = 0;
+                repos.federation.put_delivery(tx, &state)?;
+                let details =
+                    serde_json::json!({"peer": peer, "message": queued.id, "type": queued.kind, "refused": dead.code});
+                repos.audit.append(tx, now, &actor, "federation.resend", format!("peer:{peer}"), details)?;
+                Ok(())
+            })
+            .await?;
+        self.core.outbox.wake.notify_one();
+        Ok(())
+    }
 }
 
 impl Federation {

@@ -18,6 +18,13 @@ use crate::store::{Repos, Tx, TxResult};
 const QUEUE: &str = "federation_queue";
 
 /// How many messages were ever queued, as `tx` sees it: a write that queued any changes it.
+/// Puts a message back at the end of its peer's queue, as it was signed.
+pub(super) fn requeue_tx(repos: &Repos, tx: &Tx<'_>, queued: Queued) -> TxResult<Queued> {
+    let queued = Queued { seq: repos.meta.next(tx, QUEUE)?, ..queued };
+    repos.federation.enqueue(tx, &queued)?;
+    Ok(queued)
+}
+
 pub(super) fn queued_so_far_tx(repos: &Repos, tx: &Tx<'_>) -> TxResult<u64> {
     repos.meta.sequence_tx(tx, QUEUE)
 }

@@ -194,6 +194,16 @@ impl FederationRepo {
         decode_all(self.dead.scan_prefix(Key::new().str(peer)))
     }
 
+    /// The dead letter `seq` of `peer`, taken out of the list (to be queued again).
+    pub fn take_dead_tx(&self, tx: &Tx<'_>, peer: &str, seq: u64) -> TxResult<Option<DeadLetter>> {
+        let key = queue_key(peer, seq);
+        let found = tx.get(self.dead_id, key.as_ref())?.map(|v| codec::decode::<DeadLetter>(&v)).transpose()?;
+        if found.is_some() {
+            tx.remove(self.dead_id, key.as_ref())?;
+        }
+        Ok(found)
+    }
+
     pub fn dead_count(&self, peer: &str) -> usize {
         self.dead.scan_prefix(Key::new().str(peer)).count()
     }

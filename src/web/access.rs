@@ -130,6 +130,7 @@ pub const RULES: &[(Method, &str, Access)] = &[
     (Method::POST, "/admin/federation/revocation", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/membre", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/relance", Allowed(Action::ManageInstance)),
+    (Method::POST, "/admin/federation/renvoi", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/federation/competence", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/parametres", Allowed(Action::ManageInstance)),
     (Method::POST, "/admin/parametres/logo", Allowed(Action::ManageInstance)),

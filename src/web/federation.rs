@@ -121,6 +121,7 @@ pub fn admin_router() -> axum::Router<AppState> {
         .route("/admin/federation/revocation", post(post_revocation))
         .route("/admin/federation/membre", post(post_member))
         .route("/admin/federation/relance", post(post_retry))
+        .route("/admin/federation/renvoi", post(post_resend))
         .route("/admin/federation/competence", post(post_competence))
 }
 
@@ -352,6 +353,27 @@ async fn post_retry(
     let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
     let outcome = match state.federation.retry_now(&actor, &form.peer).await {
         Ok(()) => Outcome { notice: Locale::french().t("federation.retrying").to_owned(), ..Default::default() },
+        Err(e @ Error::NotFound { .. }) => Outcome { problem: e.to_string(), ..Default::default() },
+        Err(e) => return ApiError(e).into_response(),
+    };
+    admin_page(&state, &actor, (csrf, user), outcome)
+}
+
+#[derive(Debug, Deserialize)]
+struct ResendForm {
+    peer: String,
+    message: String,
+}
+
+/// Queues again a message the peer refused.
+async fn post_resend(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    axum::Form(form): axum::Form<ResendForm>,
+) -> Response {
+    let Some((actor, csrf, user)) = session(caller) else { return to_sign_in() };
+    let outcome = match state.federation.resend(&actor, &form.peer, &form.message).await {
+        Ok(()) => Outcome { notice: Locale::french().t("federation.resent").to_owned(), ..Default::default() },
         Err(e @ Error::NotFound { .. }) => Outcome { problem: e.to_string(), ..Default::default() },
         Err(e) => return ApiError(e).into_response(),
     };

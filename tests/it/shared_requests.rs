@@ -556,3 +556,68 @@ async fn a_file_the_holder_cannot_take_stays_waiting_in_view_of_its_admin() {
     let here = forwarded_here(&epci, &token).await;
     assert_eq!(here.len(), 1);
 }
+
+/// Turns a category of `s` on or off through the API, as its admin does.
+async fn set_category_active(s: &Server, id: &str, active: bool) {
+    let token = s.token("admin");
+    let (status, all) = s.get("/api/v1/admin/categories", Some(&token)).await;
+    assert_eq!(status, 200, "{all}");
+    let mut category = all.as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap();
+    category["active"] = json!(active);
+    let (status, body) = s.put(&format!("/api/v1/admin/categories/{id}"), Some(&token), &category).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_refused_message_is_sent_again_by_the_admin_once_the_cause_is_mended() {
+    // The EPCI has no category to put a forwarded request in: neither waste collection
+    // (turned off below) nor a catch-all.
+    let no_catch_all = "inbound_mail.category=aucune";
+    let epci = crate::fed::instance_with("Communauté de communes du Ried", "epci", "", &["--set", no_catch_all]).await;
+    let commune = instance("Commune d'Exemple", "commune", "67482").await;
+    pair(&epci, &commune);
+    federation(&commune, &["competence", "dechets", "--peer", &epci.url]);
+    set_category_active(&epci, "dechets", false).await;
+    waste_request(&commune, "Bac non collecté depuis deux semaines.").await;
+
+    let dead = || {
+        let deliveries = federation(&commune, &["deliveries"]);
+        let to = deliveries.as_array().unwrap().iter().find(|d| d["base_url"] == epci.url.as_str()).cloned();
+        to.map(|d| d["dead_letters"].as_array().unwrap().clone()).unwrap_or_default()
+    };
+    eventually("the EPCI refuses the forward", || async { dead().len() == 1 }).await;
+    let letter = dead()[0].clone();
+    assert_eq!((letter["kind"].as_str(), letter["code"].as_str()), (Some("request.forward"), Some("unknown_category")));
+    let id = letter["id"].as_str().unwrap().to_owned();
+    assert_eq!(queued(&commune, &epci), 0, "a refused message does not block the queue");
+    let mut admin = crate::browser::signed_in(&commune, "secretariat@exemple.example", "admin").await;
+    let page = admin.get(&commune.at("/admin/federation")).await;
+    assert!(page.body.contains("action=\"/admin/federation/renvoi\"") && page.body.contains(&id), "{}", page.body);
+    let csrf = page.input("csrf_token").unwrap();
+
+    // An unknown message or peer: refused, and the dead letter stays.
+    commune.cli(&["federation", "resend", &epci.url, "pas-un-message"]).assert_failed();
+    commune.cli(&["federation", "resend", "https://inconnue.example", &id]).assert_failed();
+    assert_eq!(dead().len(), 1);
+
+    // A forged form (a wrong CSRF token) changes nothing either.
+    let forged = [("csrf_token", "forged"), ("peer", epci.url.as_str()), ("message", id.as_str())];
+    assert_eq!(admin.post_form(&commune.at("/admin/federation/renvoi"), &forged).await.status, 400);
+    assert_eq!(dead().len(), 1);
+
+    // The EPCI's admin turns waste collection back on; the commune's admin sends the forward
+    // again from the federation page.
+    set_category_active(&epci, "dechets", true).await;
+    let form = [("csrf_token", csrf.as_str()), ("peer", epci.url.as_str()), ("message", id.as_str())];
+    let resent = admin.post_form(&commune.at("/admin/federation/renvoi"), &form).await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    assert!(resent.body.contains("remis en file"), "{}", resent.body);
+    let token = epci.token("agent");
+    eventually("the EPCI holds the request", || async { forwarded_here(&epci, &token).await.len() == 1 }).await;
+    assert!(dead().is_empty(), "accepted: no longer a dead letter");
+    assert_eq!(queued(&commune, &epci), 0);
+    commune.cli(&["federation", "resend", &epci.url, &id]).assert_failed();
+    let journal = commune.cli(&["audit", "verify"]);
+    journal.assert_ok();
+    converged(&commune, &epci).await;
+}
