@@ -98,9 +98,13 @@ pub async fn forwarded_here(s: &Server, token: &str) -> Vec<Value> {
     s.list_all("channel=federation", 100, token).await
 }
 
+/// What `guichet federation deliveries` says at `s` of delivery to `peer` (null if nothing).
+pub fn delivery(s: &Server, peer: &Server) -> Value {
+    let deliveries = federation(s, &["deliveries"]);
+    deliveries.as_array().unwrap().iter().find(|d| d["base_url"] == peer.url.as_str()).cloned().unwrap_or_default()
+}
+
 /// Messages waiting at `s` for `peer`.
 pub fn queued(s: &Server, peer: &Server) -> u64 {
-    let deliveries = federation(s, &["deliveries"]);
-    let found = deliveries.as_array().unwrap().iter().find(|d| d["base_url"] == peer.url.as_str()).cloned();
-    found.map_or(0, |d| d["queued"].as_u64().unwrap())
+    delivery(s, peer)["queued"].as_u64().unwrap_or(0)
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fed::{converged, eventually, federation, forwarded_here, instance, pair, queued};
+use crate::fed::{converged, delivery, eventually, federation, forwarded_here, instance, pair, queued};
 use crate::support::{Server, citizen_request};
 
 /// A citizen's request about waste collection (a competence of the EPCI) at `commune`.
@@ -538,11 +538,7 @@ async fn a_file_the_holder_cannot_take_stays_waiting_in_view_of_its_admin() {
     let (status, created) = commune.post_raw("/api/v1/requests", None, &content_type, body).await;
     assert_eq!(status, 201, "{created}");
 
-    let waiting = || {
-        let deliveries = federation(&epci, &["deliveries"]);
-        let from = deliveries.as_array().unwrap().iter().find(|d| d["base_url"] == commune.url.as_str()).cloned();
-        from.map(|d| d["files_waiting"].clone()).unwrap_or_default()
-    };
+    let waiting = || delivery(&epci, &commune)["files_waiting"].clone();
     eventually("the refused file is shown waiting, with its error", || async {
         waiting()[0]["attempts"].as_u64().is_some_and(|n| n >= 1) && waiting()[0]["last_error"] != ""
     })
@@ -580,11 +576,7 @@ async fn a_refused_message_is_sent_again_by_the_admin_once_the_cause_is_mended()
     set_category_active(&epci, "dechets", false).await;
     waste_request(&commune, "Bac non collecté depuis deux semaines.").await;
 
-    let dead = || {
-        let deliveries = federation(&commune, &["deliveries"]);
-        let to = deliveries.as_array().unwrap().iter().find(|d| d["base_url"] == epci.url.as_str()).cloned();
-        to.map(|d| d["dead_letters"].as_array().unwrap().clone()).unwrap_or_default()
-    };
+    let dead = || delivery(&commune, &epci)["dead_letters"].as_array().cloned().unwrap_or_default();
     eventually("the EPCI refuses the forward", || async { dead().len() == 1 }).await;
     let letter = dead()[0].clone();
     assert_eq!((letter["kind"].as_str(), letter["code"].as_str()), (Some("request.forward"), Some("unknown_category")));
