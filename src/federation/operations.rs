@@ -145,7 +145,7 @@ impl Federation {
             .write(move |tx| {
                 let dead =
                     repos.federation.take_dead_tx(tx, &peer, seq)?.ok_or_else(|| Error::not_found("dead_letter"))?;
-                let queued = super::outbox::requeue_tx(&repos, tx, dead.queued)?;
+                let queued = super::outbox::enqueue_tx(&repos, tx, dead.queued)?;
                 let mut state = repos.federation.delivery_tx(tx, &peer)?;
                 state.next_attempt_at = 0;
                 repos.federation.put_delivery(tx, &state)?;

@@ -17,14 +17,15 @@ use crate::store::{Repos, Tx, TxResult};
 /// The sequence numbering queued messages.
 const QUEUE: &str = "federation_queue";
 
-/// How many messages were ever queued, as `tx` sees it: a write that queued any changes it.
-/// Puts a message back at the end of its peer's queue, as it was signed.
-pub(super) fn requeue_tx(repos: &Repos, tx: &Tx<'_>, queued: Queued) -> TxResult<Queued> {
+/// Puts a signed message at the end of its peer's queue: the one place that numbers them.
+/// Whatever `seq` it carried is replaced.
+pub(super) fn enqueue_tx(repos: &Repos, tx: &Tx<'_>, queued: Queued) -> TxResult<Queued> {
     let queued = Queued { seq: repos.meta.next(tx, QUEUE)?, ..queued };
     repos.federation.enqueue(tx, &queued)?;
     Ok(queued)
 }
 
+/// How many messages were ever queued, as `tx` sees it: a write that queued any changes it.
 pub(super) fn queued_so_far_tx(repos: &Repos, tx: &Tx<'_>) -> TxResult<u64> {
     repos.meta.sequence_tx(tx, QUEUE)
 }
@@ -100,16 +101,15 @@ impl Outbox {
     pub(super) fn pass_on(&self, repos: &Repos, tx: &Tx<'_>, peer: &str, m: &super::message::Message) -> TxResult<()> {
         let message =
             String::from_utf8(m.value.canonical()).map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
-        let seq = repos.meta.next(tx, QUEUE)?;
         let queued = Queued {
-            seq,
+            seq: 0,
             peer: peer.to_owned(),
             id: m.id.clone(),
             kind: m.kind.clone(),
             created_at: m.created_at,
             message,
         };
-        repos.federation.enqueue(tx, &queued)
+        enqueue_tx(repos, tx, queued).map(drop)
     }
 
     /// Queues for each of `route` a message to `to` signed with `key`, and also with
@@ -143,16 +143,15 @@ impl Outbox {
         let message =
             String::from_utf8(signed.canonical()).map_err(|_| Error::Internal("canonical JSON is UTF-8".into()))?;
         for peer in route {
-            let seq = repos.meta.next(tx, QUEUE)?;
             let queued = Queued {
-                seq,
+                seq: 0,
                 peer: peer.clone(),
                 id: id.clone(),
                 kind: kind.to_owned(),
                 created_at,
                 message: message.clone(),
             };
-            repos.federation.enqueue(tx, &queued)?;
+            enqueue_tx(repos, tx, queued)?;
         }
         Ok(())
     }

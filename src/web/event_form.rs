@@ -301,18 +301,9 @@ pub(super) async fn post_new_event(
         Ok(a) => a,
         Err(e) => return ApiError(e).into_response(),
     };
-    let (form, attendees) = read_event_form(&fields);
-    let result = match form.draft(attendees.clone()) {
-        Ok(draft) => {
-            state.agendas.create_event(&actor, &agenda.id, draft).await.map_err(|e| event_problem(&e).ok_or(e))
-        }
-        Err(problem) => Err(Ok(problem)),
-    };
-    match result {
-        Ok(event) => Redirect::to(&format!("/agent/evenements/{}?ok=1", event.id)).into_response(),
-        Err(Ok(problem)) => event_form_page(&state, &actor, (csrf, user), agenda, None, form, attendees, Some(problem)),
-        Err(Err(e)) => ApiError(e).into_response(),
-    }
+    let agenda_id = agenda.id.clone();
+    let create = |draft, _| state.agendas.create_event(&actor, &agenda_id, draft);
+    save_event(&state, &actor, (csrf, user), (agenda, None), &fields, create).await
 }
 
 /// Changes an event; the form page again (edit mode) when refused.
@@ -327,19 +318,33 @@ pub(super) async fn post_event(
         Ok(found) => found,
         Err(e) => return ApiError(e).into_response(),
     };
-    let (form, attendees) = read_event_form(&fields);
+    let update = |draft, expected| state.agendas.update_event(&actor, &id, draft, expected);
+    save_event(&state, &actor, (csrf, user), (agenda, Some(event)), &fields, update).await
+}
+
+/// Saves what the form says with `save` (given the draft and the version the form was made
+/// from): the event's page once saved, the form again beside the field at fault if refused.
+async fn save_event<F, Fut>(
+    state: &AppState,
+    actor: &Actor,
+    page: (String, String),
+    (agenda, event): (Agenda, Option<Event>),
+    fields: &[(String, String)],
+    save: F,
+) -> Response
+where
+    F: FnOnce(EventDraft, Option<u64>) -> Fut,
+    Fut: std::future::Future<Output = Result<Event, Error>>,
+{
+    let (form, attendees) = read_event_form(fields);
     let expected = form.version.trim().parse::<u64>().ok();
     let result = match form.draft(attendees.clone()) {
-        Ok(draft) => {
-            state.agendas.update_event(&actor, &id, draft, expected).await.map_err(|e| event_problem(&e).ok_or(e))
-        }
+        Ok(draft) => save(draft, expected).await.map_err(|e| event_problem(&e).ok_or(e)),
         Err(problem) => Err(Ok(problem)),
     };
     match result {
-        Ok(event) => Redirect::to(&format!("/agent/evenements/{}?ok=1", event.id)).into_response(),
-        Err(Ok(problem)) => {
-            event_form_page(&state, &actor, (csrf, user), agenda, Some(event), form, attendees, Some(problem))
-        }
+        Ok(saved) => Redirect::to(&format!("/agent/evenements/{}?ok=1", saved.id)).into_response(),
+        Err(Ok(problem)) => event_form_page(state, actor, page, agenda, event, form, attendees, Some(problem)),
         Err(Err(e)) => ApiError(e).into_response(),
     }
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admin_categories;
+pub mod admin_settings;
 pub mod administration;
 mod agenda_feeds;
 pub mod agendas;
@@ -176,6 +177,7 @@ pub fn router(state: AppState) -> Router {
         .merge(overview::router())
         .merge(administration::router())
         .merge(admin_categories::router())
+        .merge(admin_settings::router())
         .merge(agendas::router())
         .merge(topics::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::authorize))

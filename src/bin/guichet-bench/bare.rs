@@ -152,9 +152,14 @@ pub fn run(args: &BareArgs) -> anyhow::Result<BareRun> {
     Ok(BareRun { writes_per_second: written.load(Ordering::Relaxed) as f64 / elapsed, flushes })
 }
 
+/// sled's cache here: Guichet's default (`[storage] cache_capacity_mib`).
+pub fn cache_mib() -> u64 {
+    guichet::config::StorageConfig::default().cache_capacity_mib
+}
+
 /// The configuration Guichet's store uses, with its default cache, on a fresh directory.
 fn open(dir: &Path) -> anyhow::Result<sled::Db> {
-    Ok(guichet::store::sled_config(dir, 64 << 20).open()?)
+    Ok(guichet::store::sled_config(dir, cache_mib() << 20).open()?)
 }
 
 #[derive(clap::Args)]
@@ -195,7 +200,7 @@ pub fn memory(args: &MemoryArgs) -> anyhow::Result<MemoryRun> {
     if args.open_only {
         let db = open(&dir)?;
         std::thread::sleep(Duration::from_secs(2));
-        println!("{}", resident_kib()?);
+        println!("{}", crate::report::memory(std::process::id())?.0);
         drop(db);
         return Ok(MemoryRun { keys: 0, resident_mib: 0.0, disk_mib: 0.0 });
     }
@@ -221,7 +226,7 @@ pub fn memory(args: &MemoryArgs) -> anyhow::Result<MemoryRun> {
         drop(db);
         // sled writes its page-table snapshot when a store is opened: once more, so that the
         // measured open reads it instead of replaying the log.
-        guichet::store::settle(&dir, 64 << 20)?;
+        guichet::store::settle(&dir, cache_mib() << 20)?;
         std::fs::write(dir.join("filled"), b"")?;
     }
     let out = std::process::Command::new(std::env::current_exe()?)
@@ -230,11 +235,11 @@ pub fn memory(args: &MemoryArgs) -> anyhow::Result<MemoryRun> {
         .arg(&args.work_dir)
         .output()?;
     anyhow::ensure!(out.status.success(), "opening the store: {}", String::from_utf8_lossy(&out.stderr));
-    let kib: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("resident memory")?;
+    let resident: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("resident memory")?;
     Ok(MemoryRun {
         keys: args.records * keys as u64,
-        resident_mib: kib / 1024.0,
-        disk_mib: dir_bytes(&dir)? / 1048576.0,
+        resident_mib: crate::report::mib(resident),
+        disk_mib: crate::report::mib(crate::report::dir_size(&dir)?),
     })
 }
 
@@ -245,20 +250,4 @@ fn index_key(k: usize, n: u64) -> [u8; 24] {
     index[8..16].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
     index[16..].copy_from_slice(&n.to_be_bytes());
     index
-}
-
-fn resident_kib() -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS")?.parse()?)
-}
-
-fn dir_bytes(dir: &Path) -> anyhow::Result<f64> {
-    let mut total = 0.0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() as f64 };
-    }
-    Ok(total)
 }

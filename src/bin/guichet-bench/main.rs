@@ -120,7 +120,12 @@ fn main() -> anyhow::Result<()> {
                 println!(
                     "bare sled: {} records × {} keys = {} keys; a process that opens the store: {:.1} MiB resident \
                      2 s later (cache {} MiB); {:.0} MiB on disk",
-                    args.records, args.keys, run.keys, run.resident_mib, 64, run.disk_mib
+                    args.records,
+                    args.keys,
+                    run.keys,
+                    run.resident_mib,
+                    bare::cache_mib(),
+                    run.disk_mib
                 );
             }
             Ok(())
